@@ -1,0 +1,58 @@
+# Every target creates .venv and installs what it needs first: a fresh machine needs only Python 3.11 and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install demo up test test-unit test-functional test-stack test-template lint format bench clean
+
+help:
+	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
+	@echo "make test   lint, type-check and run every test tier"
+	@echo "make up     run the embedded AWS on 127.0.0.1:4566 until Ctrl-C"
+	@echo "make lint   ruff, ruff format --check, mypy"
+	@echo "make bench  benchmarks (never part of the tests)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pipeline demo
+
+up: $(STAMP)
+	$(BIN)/pipeline up
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format pipeline tests
+	$(BIN)/ruff check --fix pipeline tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-functional: $(STAMP)
+	$(BIN)/pytest tests/functional
+
+test-stack: $(STAMP)
+	$(BIN)/pytest tests/stack
+
+test-template: $(STAMP)
+	$(BIN)/pytest tests/template
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pipeline.bench
+
+clean:
+	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""boto3 client construction: the one place clients are made.
+
+Handlers get a default client once per cold start; tools pass an explicit endpoint (the embedded AWS).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+#: Fake credentials for the embedded AWS: moto accepts any, real AWS never sees them.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def client(
+    service: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    max_attempts: int = 3,
+    read_timeout: float = 70.0,
+) -> Any:
+    """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials."""
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        read_timeout=read_timeout,
+        connect_timeout=5,
+    )
+    kwargs: dict[str, Any] = {"config": config}
+    if region:
+        kwargs["region_name"] = region
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        kwargs.update(LOCAL_CREDENTIALS)
+    return boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+
+
+@cache
+def default_client(service: str) -> Any:
+    """The process-wide client for `service`, made once per cold start from the environment."""
+    return boto3.client(service)  # type: ignore[call-overload]

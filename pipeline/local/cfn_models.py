@@ -1,0 +1,408 @@
+"""CloudFormation resource types that moto's CloudFormation skips or only half creates.
+
+moto's `create_stack` finds resource types through the direct subclasses of `CloudFormationModel`, so
+defining a subclass here registers the type (DESIGN.md D3). Properties arrive with intrinsics already
+resolved by moto (`Ref`, `Fn::GetAtt`, `Fn::Sub`, ...). Each model applies the resource through moto's own
+backends, so what it creates is visible through the ordinary AWS APIs.
+
+Where moto's own model ignores properties that change behaviour (an S3 bucket's versioning and event
+notifications, a state machine's `DefinitionSubstitutions`), `install()` wraps its create method.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.common_models import CloudFormationModel
+from moto.s3.models import FakeBucket, s3_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+from moto.stepfunctions.models import StateMachine
+
+from pipeline.errors import DeployError
+
+
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
+def _as_json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+class _LocalModel:
+    """Shared plumbing: a physical id, no attributes unless a subclass says so, no updates.
+
+    Each model lists `CloudFormationModel` itself as a base: moto finds only its direct subclasses.
+    """
+
+    physical_id: str
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        return None
+
+
+class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+    """`AWS::SNS::Subscription`, with FilterPolicy, FilterPolicyScope, RawMessageDelivery and RedrivePolicy."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::Subscription"
+
+    def __init__(self, arn: str, account_id: str, region: str) -> None:
+        self.physical_id = arn
+        self.account_id = account_id
+        self.region = region
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SnsSubscription:
+        props = cloudformation_json["Properties"]
+        topic_arn = props["TopicArn"]
+        region = props.get("Region") or topic_arn.split(":")[3]
+        backend = sns_backends[account_id][region]
+        subscription = backend.subscribe(topic_arn, props["Endpoint"], props["Protocol"])
+        # The scope must be set before the policy: the policy is validated against it.
+        if "FilterPolicyScope" in props:
+            backend.set_subscription_attributes(subscription.arn, "FilterPolicyScope", props["FilterPolicyScope"])
+        if props.get("FilterPolicy"):
+            backend.set_subscription_attributes(
+                subscription.arn, "FilterPolicy", _as_json_text(props["FilterPolicy"])
+            )
+        # moto treats any non-empty value as true, so only a true value is stored.
+        if _is_true(props.get("RawMessageDelivery")):
+            backend.set_subscription_attributes(subscription.arn, "RawMessageDelivery", "true")
+        if props.get("RedrivePolicy"):
+            backend.set_subscription_attributes(
+                subscription.arn, "RedrivePolicy", _as_json_text(props["RedrivePolicy"])
+            )
+        return cls(subscription.arn, account_id, region)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        topic_arn = cloudformation_json["Properties"]["TopicArn"]
+        backend = sns_backends[account_id][topic_arn.split(":")[3]]
+        backend.unsubscribe(resource_name)
+
+
+class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+    """`AWS::SNS::TopicPolicy`: sets each topic's `Policy` attribute."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SNS::TopicPolicy"
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SnsTopicPolicy:
+        props = cloudformation_json["Properties"]
+        document = _as_json_text(props["PolicyDocument"])
+        for topic_arn in props["Topics"]:
+            backend = sns_backends[account_id][topic_arn.split(":")[3]]
+            backend.set_topic_attribute(topic_arn, "Policy", document)
+        return cls(resource_name)
+
+
+class SqsQueuePolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+    """`AWS::SQS::QueuePolicy`: sets each queue's `Policy` attribute (queues are named by URL)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SqsQueuePolicy:
+        props = cloudformation_json["Properties"]
+        document = _as_json_text(props["PolicyDocument"])
+        for queue_url in props["Queues"]:
+            queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+            sqs_backends[account_id][region_name].set_queue_attributes(queue_name, {"Policy": document})
+        return cls(resource_name)
+
+
+class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+    """`AWS::S3::BucketPolicy`: stores the policy on the bucket (moto enforces only its basic parts)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> S3BucketPolicy:
+        props = cloudformation_json["Properties"]
+        backend = s3_backends[account_id][_partition(region_name)]
+        backend.put_bucket_policy(props["Bucket"], _as_json_text(props["PolicyDocument"]).encode())
+        return cls(props["Bucket"])
+
+
+class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+    """`AWS::CloudWatch::Alarm` (single-metric alarms), created in moto's CloudWatch."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def __init__(self, name: str, arn: str) -> None:
+        self.physical_id = name
+        self.arn = arn
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudWatchAlarm:
+        props = cloudformation_json["Properties"]
+        if "Metrics" in props:
+            raise DeployError(
+                f"Alarm {resource_name}: metric-math alarms (Metrics) are not supported by the embedded AWS; "
+                "use a single-metric alarm (MetricName, Namespace, Statistic)."
+            )
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=resource_name,
+            namespace=props["Namespace"],
+            metric_name=props["MetricName"],
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props.get("Period", 60)),
+            threshold=float(props["Threshold"]),
+            statistic=props.get("Statistic", "Average"),
+            description=props.get("AlarmDescription", ""),
+            dimensions=[{"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])],
+            alarm_actions=props.get("AlarmActions", []),
+            ok_actions=props.get("OKActions", []),
+            insufficient_data_actions=props.get("InsufficientDataActions", []),
+            datapoints_to_alarm=props.get("DatapointsToAlarm"),
+            treat_missing_data=props.get("TreatMissingData"),
+        )
+        return cls(resource_name, alarm.alarm_arn)
+
+
+def _api_filter(cfn_filter: dict[str, Any] | None) -> dict[str, Any] | None:
+    """CloudFormation's `Filter.S3Key.Rules` → moto's internal `Filter.S3Key.FilterRule`."""
+    if not cfn_filter:
+        return None
+    rules = cfn_filter.get("S3Key", {}).get("Rules", [])
+    return {"S3Key": {"FilterRule": [{"Name": r["Name"].lower(), "Value": r["Value"]} for r in rules]}}
+
+
+def _notification_config(cfn: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's `NotificationConfiguration` → the dict moto's bucket model takes."""
+    kinds = {
+        "TopicConfigurations": ("TopicConfiguration", "Topic", "Topic"),
+        "QueueConfigurations": ("QueueConfiguration", "Queue", "Queue"),
+        "LambdaConfigurations": ("CloudFunctionConfiguration", "Function", "CloudFunction"),
+    }
+    config: dict[str, Any] = {}
+    for cfn_key, (moto_key, cfn_target, moto_target) in kinds.items():
+        entries = []
+        for item in cfn.get(cfn_key, []):
+            entry: dict[str, Any] = {
+                "Id": item.get("Id") or uuid.uuid4().hex,
+                moto_target: item[cfn_target],
+                "Event": [item["Event"]],
+            }
+            if item.get("Filter"):
+                entry["Filter"] = _api_filter(item["Filter"])
+            entries.append(entry)
+        if entries:
+            config[moto_key] = entries
+    if cfn.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        config["EventBridgeConfiguration"] = {}
+    return config
+
+
+def _apply_bucket_properties(bucket: Any, props: dict[str, Any], account_id: str, region: str) -> None:
+    """Apply the bucket properties moto's CloudFormation ignores but the pipeline depends on."""
+    backend = s3_backends[account_id][_partition(region)]
+    versioning = props.get("VersioningConfiguration")
+    if versioning:
+        backend.put_bucket_versioning(bucket.name, versioning["Status"])
+    block = props.get("PublicAccessBlockConfiguration")
+    if block:
+        backend.put_public_access_block(bucket.name, {k: str(_is_true(v)).lower() for k, v in block.items()})
+    lifecycle = props.get("LifecycleConfiguration")
+    if lifecycle:
+        backend.put_bucket_lifecycle_configuration(bucket.name, _lifecycle_rules(lifecycle["Rules"]))
+    notifications = props.get("NotificationConfiguration")
+    if notifications:
+        backend.put_bucket_notification_configuration(bucket.name, _notification_config(notifications))
+
+
+def _lifecycle_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CloudFormation lifecycle rules → the S3 API shape moto stores (ID, Status, Filter, expirations)."""
+    out = []
+    for rule in rules:
+        api: dict[str, Any] = {"ID": rule.get("Id", uuid.uuid4().hex), "Status": rule["Status"]}
+        api["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
+        if "NoncurrentVersionExpiration" in rule:
+            days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(days)}
+        elif "NoncurrentVersionExpirationInDays" in rule:
+            api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(rule["NoncurrentVersionExpirationInDays"])}
+        out.append(api)
+    return out
+
+
+_SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
+
+
+def substitute_definition(definition: str, substitutions: dict[str, Any]) -> str:
+    """Apply a state machine's `DefinitionSubstitutions` (`${Name}` placeholders) as CloudFormation does."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return str(substitutions[name]) if name in substitutions else match.group(0)
+
+    return _SUBSTITUTION.sub(replace, definition)
+
+
+_installed = False
+
+
+def _wrap_create(model: type, extra: Callable[[Any, dict[str, Any], str, str], Any]) -> None:
+    original = model.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        before = extra(None, cloudformation_json, account_id, region_name)
+        resource = original(cls, resource_name, before or cloudformation_json, account_id, region_name, **kw)
+        extra(resource, cloudformation_json, account_id, region_name)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create)  # type: ignore[attr-defined]
+
+
+def _bucket_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: str) -> None:
+    if resource is not None:
+        _apply_bucket_properties(resource, cfn.get("Properties", {}), account_id, region)
+
+
+def _state_machine_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: str) -> Any:
+    if resource is not None:
+        return None
+    props = dict(cfn.get("Properties", {}))
+    substitutions = props.pop("DefinitionSubstitutions", None)
+    if "Definition" in props and "DefinitionString" not in props:
+        props["DefinitionString"] = json.dumps(props.pop("Definition"))
+    if "DefinitionS3Location" in props:
+        raise DeployError(
+            "A state machine's DefinitionS3Location cannot be read locally: use DefinitionUri with a local "
+            "file path (SAM) or an inline Definition."
+        )
+    if substitutions:
+        props["DefinitionString"] = substitute_definition(props["DefinitionString"], substitutions)
+    return {**cfn, "Properties": props}
+
+
+def install() -> None:
+    """Register the models above with moto's CloudFormation and wrap the half-created types. Idempotent."""
+    global _installed  # noqa: PLW0603 - one-time patch of a third-party module
+    if _installed:
+        return
+    _wrap_create(FakeBucket, _bucket_extra)
+    _wrap_create(StateMachine, _state_machine_extra)
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    _installed = True
+
+
+def supported_types() -> set[str]:
+    """Every resource type the embedded AWS can create."""
+    install()
+    return {t for t in parsing.get_model_map() if t.startswith("AWS::") and t != "AWS::SERVICE::RESOURCE"}

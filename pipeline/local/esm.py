@@ -1,0 +1,234 @@
+"""SQS event source mappings, polled the way Lambda's pollers do (DESIGN.md D4).
+
+Each enabled SQS mapping gets pollers (as many as `ScalingConfig.MaximumConcurrency`) that receive through
+the SQS API, so the queue's visibility timeout, receive counts and `RedrivePolicy` (maxReceiveCount → DLQ)
+apply as on AWS. A batch is deleted only when the function succeeds; with `ReportBatchItemFailures` only the
+items it names stay, and a malformed report fails the whole batch. Failed messages are left to reappear
+when their visibility timeout ends, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.adapters.clients import client
+from pipeline.errors import LocalStackError
+from pipeline.local.runtime import InvokeResult, LambdaRuntime
+
+log = logging.getLogger(__name__)
+
+#: Concurrent batches per mapping when it sets no MaximumConcurrency (AWS scales further; a laptop should not).
+DEFAULT_POLLERS = 2
+#: How long one receive call waits; short, so a stop is quick.
+_WAIT_S = 1
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The parts of an event source mapping the pollers use."""
+
+    uuid: str
+    function_arn: str
+    queue_arn: str
+    batch_size: int
+    window_s: float
+    report_failures: bool
+    max_concurrency: int
+
+    @classmethod
+    def from_api(cls, esm: dict[str, Any]) -> Mapping:
+        scaling = esm.get("ScalingConfig") or {}
+        return cls(
+            uuid=esm["UUID"],
+            function_arn=esm["FunctionArn"],
+            queue_arn=esm["EventSourceArn"],
+            batch_size=int(esm.get("BatchSize") or 10),
+            window_s=float(esm.get("MaximumBatchingWindowInSeconds") or 0),
+            report_failures="ReportBatchItemFailures" in (esm.get("FunctionResponseTypes") or []),
+            max_concurrency=int(scaling.get("MaximumConcurrency") or DEFAULT_POLLERS),
+        )
+
+
+def failed_item_ids(result: InvokeResult, message_ids: list[str], report_failures: bool) -> set[str]:
+    """Which messages of a batch failed, by Lambda's rules for partial batch responses.
+
+    A function error fails all. Without ReportBatchItemFailures a success deletes all. With it, an empty or
+    null report is a success; a report naming an empty, null, misnamed or unknown id, or one that is not
+    the expected JSON object, fails the whole batch.
+    """
+    everything = set(message_ids)
+    if result.errored:
+        return everything
+    if not report_failures:
+        return set()
+    try:
+        response = json.loads(result.payload)
+    except json.JSONDecodeError:
+        return everything
+    if response is None or response == {} or response == "":
+        return set()
+    if not isinstance(response, dict):
+        return everything
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return everything
+    failed: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in everything:
+            return everything
+        failed.add(identifier)
+    return failed
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One SQS message as it appears in a Lambda event."""
+    attributes = {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        for name, value in (message.get("MessageAttributes") or {}).items()
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class _MappingPoller:
+    def __init__(self, mapping: Mapping, runtime: LambdaRuntime, endpoint_url: str, region: str) -> None:
+        self.mapping = mapping
+        self.runtime = runtime
+        self.region = region
+        self.sqs = client("sqs", endpoint_url=endpoint_url, region=region)
+        _, _, _, _, account, name = mapping.queue_arn.split(":")
+        self.queue_url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"esm-{mapping.uuid[:8]}-{i}", daemon=True)
+            for i in range(mapping.max_concurrency)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        window_ends = time.monotonic() + self.mapping.window_s
+        while not self.stopping.is_set() and len(batch) < self.mapping.batch_size:
+            wait = _WAIT_S if not batch else max(0.0, min(_WAIT_S, window_ends - time.monotonic()))
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.mapping.batch_size - len(batch)),
+                WaitTimeSeconds=int(round(wait)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            batch.extend(response.get("Messages", []))
+            if batch and time.monotonic() >= window_ends:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                batch = self._receive_batch()
+                if batch:
+                    self._process(batch)
+            except Exception:  # noqa: BLE001 - a poller must outlive one bad round; the error is logged
+                if self.stopping.is_set():
+                    return
+                log.exception("Event source mapping %s: polling failed; retrying", self.mapping.uuid)
+                self.stopping.wait(1.0)
+
+    def _process(self, batch: list[dict[str, Any]]) -> None:
+        event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in batch]}
+        try:
+            result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
+        except LocalStackError:
+            log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
+            return
+        ids = [m["MessageId"] for m in batch]
+        failed = failed_item_ids(result, ids, self.mapping.report_failures)
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(batch)
+            if m["MessageId"] not in failed
+        ]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=done[start : start + 10])
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+class EventSourceMappings:
+    """Keeps one poller set per enabled SQS mapping, following mappings as they are created or deleted."""
+
+    def __init__(self, runtime: LambdaRuntime, endpoint_url: str, region: str, scan_s: float = 0.5) -> None:
+        self.runtime = runtime
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.scan_s = scan_s
+        self.lambda_client = client("lambda", endpoint_url=endpoint_url, region=region)
+        self._pollers: dict[str, _MappingPoller] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="esm-watch", daemon=True)
+
+    def start(self) -> None:
+        self.sync()
+        self._thread.start()
+
+    def sync(self) -> None:
+        """Start pollers for new enabled SQS mappings and stop those of deleted or disabled ones."""
+        wanted: dict[str, Mapping] = {}
+        paginator = self.lambda_client.get_paginator("list_event_source_mappings")
+        for page in paginator.paginate():
+            for esm in page["EventSourceMappings"]:
+                if esm.get("State") in ("Enabled", "Creating", "Enabling") and ":sqs:" in esm["EventSourceArn"]:
+                    mapping = Mapping.from_api(esm)
+                    if self.runtime.has(mapping.function_arn):
+                        wanted[mapping.uuid] = mapping
+        for gone in set(self._pollers) - set(wanted):
+            self._pollers.pop(gone).stop()
+        for uuid, mapping in wanted.items():
+            if uuid not in self._pollers:
+                self._pollers[uuid] = _MappingPoller(mapping, self.runtime, self.endpoint_url, self.region)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.scan_s):
+            try:
+                self.sync()
+            except Exception:  # noqa: BLE001 - keep watching; the error is logged
+                if not self._stopping.is_set():
+                    log.exception("Event source mappings: scan failed; retrying")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        pollers = list(self._pollers.values())
+        for poller in pollers:
+            poller.stop()
+        for poller in pollers:
+            poller.join(_WAIT_S + 2)
+        self._pollers.clear()

@@ -1,0 +1,240 @@
+"""The seams where moto would start Docker or deliver differently from AWS, routed to the embedded AWS.
+
+- Lambda `Invoke` (API calls and Step Functions' Lambda tasks) → the local runtime; a handler exception
+  becomes `X-Amz-Function-Error: Unhandled` with `errorType` = the exception's class name.
+- SNS → Lambda and S3 → Lambda deliveries → asynchronous invocations of the local runtime, with an SNS event
+  as AWS builds it (moto's own has placeholder values).
+- SNS email / email-json / sms deliveries (and direct SMS publishes) → the outbox.
+- moto's synchronous SQS → Lambda delivery inside `SendMessage` → off: our pollers own SQS mappings.
+- S3 event notifications → as S3 writes them: keys keep `/` (moto encodes it as `%2F`), and each record
+  carries the object's `versionId` and an increasing `sequencer` (moto gives neither).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from urllib.parse import quote_plus
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from moto.awslambda.models import LambdaFunction
+from moto.s3 import notifications as s3_notifications
+from moto.sns.models import SNSBackend, Subscription
+from moto.sqs.models import Queue
+
+
+class Router(Protocol):
+    """What the patched seams call: the running embedded AWS."""
+
+    def invoke_sync(self, function_arn: str, event: Any) -> tuple[str, dict[str, Any] | None]: ...
+
+    def invoke_async(self, function_arn: str, event: Any, source: str) -> None: ...
+
+    def deliver(self, entry: dict[str, Any]) -> None: ...
+
+
+_router: Router | None = None
+_originals: dict[str, Any] = {}
+
+
+def _current() -> Router:
+    if _router is None:
+        raise RuntimeError("The embedded AWS is not running: start it with `pipeline up`.")
+    return _router
+
+
+def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+    event = json.loads(body) if body else {}
+    invocation_type = (request_headers or {}).get("x-amz-invocation-type", "RequestResponse")
+    if invocation_type == "Event":
+        _current().invoke_async(self.function_arn, event, "invoke")
+        return ""
+    if invocation_type == "DryRun":
+        return ""
+    payload, error = _current().invoke_sync(self.function_arn, event)
+    if error is not None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    if invocation_type == "RequestResponse":
+        response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
+    return payload.encode()
+
+
+def _s3_invoke_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    _current().invoke_async(fn_arn, event_body, "s3")
+
+
+_sequencer_lock = threading.Lock()
+_last_sequencer = 0
+
+
+def next_sequencer() -> str:
+    """An S3-style event sequencer: upper-case hex that grows with every event (compare after padding)."""
+    global _last_sequencer  # noqa: PLW0603 - one counter for the process, like S3's per-key ordering
+    with _sequencer_lock:
+        _last_sequencer = max(_last_sequencer + 1, time.time_ns())
+        return f"{_last_sequencer:018X}"
+
+
+def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+    event: dict[str, Any] = _originals["s3_event"](event_name, bucket, key, notification_id)
+    for record in event["Records"]:
+        obj = record["s3"]["object"]
+        obj["key"] = quote_plus(key.name, safe="/")
+        obj["sequencer"] = next_sequencer()
+        if key.version_id and key.version_id != "null":
+            obj["versionId"] = key.version_id
+        record["s3"]["bucket"]["ownerIdentity"] = {"principalId": "LOCAL"}
+        record["userIdentity"] = {"principalId": "AWS:LOCAL"}
+        record["requestParameters"] = {"sourceIPAddress": "127.0.0.1"}
+        record["responseElements"] = {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": "LOCAL"}
+    return event
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sns_lambda_event(
+    subscription_arn: str,
+    topic_arn: str,
+    message: str,
+    message_id: str,
+    subject: str | None,
+    message_attributes: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The event SNS sends a subscribed Lambda function."""
+    return {
+        "Records": [
+            {
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "SignatureVersion": "1",
+                    "Timestamp": _timestamp(),
+                    "Signature": "LOCAL",
+                    "SigningCertUrl": "",
+                    "MessageId": message_id,
+                    "Message": message,
+                    "MessageAttributes": {
+                        k: {"Type": v["Type"], "Value": v["Value"]} for k, v in (message_attributes or {}).items()
+                    },
+                    "Type": "Notification",
+                    "UnsubscribeUrl": "",
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                },
+            }
+        ]
+    }
+
+
+_OUTBOX_PROTOCOLS = ("email", "email-json", "sms")
+
+
+def _subscription_publish(
+    self: Subscription,
+    message: str,
+    message_id: str,
+    subject: str | None = None,
+    message_attributes: dict[str, Any] | None = None,
+    group_id: str | None = None,
+    deduplication_id: str | None = None,
+    message_structure: str | None = None,
+) -> None:
+    if self.protocol not in (*_OUTBOX_PROTOCOLS, "lambda"):
+        _originals["subscription_publish"](
+            self,
+            message,
+            message_id,
+            subject=subject,
+            message_attributes=message_attributes,
+            group_id=group_id,
+            deduplication_id=deduplication_id,
+            message_structure=message_structure,
+        )
+        return
+    matcher = self._filter_policy_matcher
+    if matcher is not None and not matcher.matches(message_attributes, message):
+        return
+    if message_structure == "json":
+        message = self._parse_message_structure(message, self.protocol)
+    if self.protocol == "lambda":
+        event = sns_lambda_event(self.arn, self.topic.arn, message, message_id, subject, message_attributes)
+        _current().invoke_async(self.endpoint, event, f"sns:{self.topic.arn}")
+        return
+    body = message
+    if self.protocol == "email-json":
+        body = json.dumps(self.get_post_data(message, message_id, subject, message_attributes))
+    _current().deliver(
+        {
+            "time": _timestamp(),
+            "protocol": self.protocol,
+            "endpoint": self.endpoint,
+            "topic_arn": self.topic.arn,
+            "subscription_arn": self.arn,
+            "message_id": message_id,
+            "subject": subject if self.protocol != "sms" else None,
+            "message": body,
+            "attributes": {k: v.get("Value") for k, v in (message_attributes or {}).items()},
+        }
+    )
+
+
+def _backend_publish(self: SNSBackend, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+    message_id: str = _originals["backend_publish"](self, message, arn, *args, **kwargs)
+    phone_number = kwargs.get("phone_number") or (args[0] if args else None)
+    if phone_number:
+        _current().deliver(
+            {
+                "time": _timestamp(),
+                "protocol": "sms",
+                "endpoint": phone_number,
+                "topic_arn": None,
+                "subscription_arn": None,
+                "message_id": message_id,
+                "subject": None,
+                "message": message,
+                "attributes": {},
+            }
+        )
+    return message_id
+
+
+def _no_sync_mappings(self: Queue) -> dict[str, Any]:
+    # A fresh dict each time: moto's writes go nowhere and its SendMessage loop finds no mapping.
+    return {}
+
+
+def _ignore(self: Queue, value: Any) -> None:
+    return None
+
+
+def install(router: Router) -> None:
+    """Route moto's seams to `router`. Idempotent; a later call replaces the router."""
+    global _router  # noqa: PLW0603 - moto's models are process-wide, so is the route
+    _router = router
+    if _originals:
+        return
+    _originals["invoke"] = LambdaFunction.invoke
+    _originals["subscription_publish"] = Subscription.publish
+    _originals["backend_publish"] = SNSBackend.publish
+    _originals["s3_invoke"] = s3_notifications._invoke_awslambda
+    _originals["s3_event"] = s3_notifications._get_s3_event
+    s3_notifications._get_s3_event = _s3_event
+    LambdaFunction.invoke = _invoke
+    Subscription.publish = _subscription_publish
+    SNSBackend.publish = _backend_publish
+    s3_notifications._invoke_awslambda = _s3_invoke_lambda
+    Queue.lambda_event_source_mappings = property(_no_sync_mappings, _ignore)
+
+
+def uninstall() -> None:
+    """Stop routing (the patches stay, and refuse work, until the next `install`)."""
+    global _router  # noqa: PLW0603
+    _router = None
+

@@ -1,0 +1,364 @@
+"""The local Lambda runtime: each function in warm worker processes of its own (DESIGN.md D4).
+
+A worker is a fresh Python process whose working directory and first path entry are the function's
+CodeUri, whose environment is the function's (template variables plus what Lambda sets), and whose module
+globals live as long as the worker: a warm start reuses it, a cold start makes one. An invocation that runs
+past the function's timeout stops the worker and is reported as `Sandbox.Timedout`, as on AWS.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline.errors import LocalStackError
+
+_BOOTSTRAP_SOURCE = (Path(__file__).parent / "bootstrap.py").read_text()
+#: Lambda's init phase limit for on-demand functions.
+INIT_TIMEOUT_S = 10.0
+#: Concurrent executions per function when it sets no ReservedConcurrentExecutions.
+DEFAULT_CONCURRENCY = 10
+#: Parent variables a worker keeps; everything else comes from the function's configuration.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What the runtime needs to know about one function."""
+
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+    environment: dict[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+
+
+@dataclass
+class InvokeResult:
+    """One invocation's outcome: a JSON payload, and the error when the function failed."""
+
+    request_id: str
+    payload: str
+    error: dict[str, Any] | None
+    duration_ms: float
+    cold_start: bool
+
+    @property
+    def errored(self) -> bool:
+        return self.error is not None
+
+    @property
+    def error_type(self) -> str | None:
+        return None if self.error is None else str(self.error.get("errorType"))
+
+
+@dataclass
+class FunctionStats:
+    """Counters shown to a person: invocations, errors, timeouts, cold starts."""
+
+    invocations: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    cold_starts: int = 0
+    total_ms: float = 0.0
+
+
+class _WorkerGone(Exception):
+    """The worker process ended or went silent past its deadline."""
+
+    def __init__(self, timed_out: bool, detail: str) -> None:
+        super().__init__(detail)
+        self.timed_out = timed_out
+
+
+class Worker:
+    """One execution environment: a process that imported the handler and serves invocations."""
+
+    def __init__(self, config: FunctionConfig, env: dict[str, str], log_path: Path) -> None:
+        self.config = config
+        to_child_r, self._to_child_w = os.pipe()
+        self._from_child_r, from_child_w = os.pipe()
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap
+            [sys.executable, "-u", "-c", _BOOTSTRAP_SOURCE, str(to_child_r), str(from_child_w)],
+            cwd=config.code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(to_child_r, from_child_w),
+            start_new_session=True,
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._writer: IO[bytes] = os.fdopen(self._to_child_w, "wb", buffering=0)
+        self._buffer = b""
+        self.init_ms = 0.0
+
+    def wait_ready(self) -> dict[str, Any] | None:
+        """Wait for the init phase; returns the init error, if any."""
+        message = self._read(time.monotonic() + max(INIT_TIMEOUT_S, self.config.timeout_s))
+        if message["type"] == "init_error":
+            self.stop()
+            return dict(message["error"])
+        self.init_ms = float(message.get("init_ms", 0.0))
+        return None
+
+    def invoke(self, event: Any, request_id: str, trace_id: str) -> dict[str, Any]:
+        """Send one event; returns the worker's reply, or raises `_WorkerGone`."""
+        deadline = time.monotonic() + self.config.timeout_s
+        deadline_ms = int(time.time() * 1000 + self.config.timeout_s * 1000)
+        request = {
+            "event": event,
+            "request_id": request_id,
+            "deadline_ms": deadline_ms,
+            "invoked_function_arn": self.config.arn,
+            "trace_id": trace_id,
+        }
+        try:
+            self._writer.write(json.dumps(request).encode() + b"\n")
+        except (BrokenPipeError, OSError) as exc:
+            raise _WorkerGone(False, f"the worker could not take the request: {exc}") from exc
+        return self._read(deadline)
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._from_child_r, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise _WorkerGone(True, "timed out")
+                chunk = os.read(self._from_child_r, 1 << 20)
+                if not chunk:
+                    code = self.process.wait()
+                    raise _WorkerGone(False, f"Runtime exited with error: exit status {code}")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        reply: dict[str, Any] = json.loads(line)
+        if reply["type"] == "exit":
+            code = self.process.wait()
+            raise _WorkerGone(False, f"Runtime exited with error: exit status {code}")
+        return reply
+
+    def log(self, line: str) -> None:
+        self._log.write(line.encode() + b"\n")
+        self._log.flush()
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """End the process: politely (close its input) when given grace, else at once."""
+        if self.process.poll() is None:
+            if grace_s > 0:
+                self._writer.close()
+                try:
+                    self.process.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.process.poll() is None:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.process.wait()
+        for closer in (self._writer.close, self._log.close):
+            closer()
+        try:
+            os.close(self._from_child_r)
+        except OSError:
+            pass
+
+
+class FunctionPool:
+    """The warm workers of one function, at most its concurrency limit at once."""
+
+    def __init__(self, config: FunctionConfig, endpoint_url: str, region: str, log_dir: Path) -> None:
+        self.config = config
+        self.stats = FunctionStats()
+        self.log_path = log_dir / f"{config.name}.log"
+        self._idle: collections.deque[Worker] = collections.deque()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(config.reserved_concurrency or DEFAULT_CONCURRENCY)
+        self._env = self._environment(endpoint_url, region)
+        self._closed = False
+
+    def _environment(self, endpoint_url: str, region: str) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        env.update(
+            {
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "AWS_LAMBDA_FUNCTION_NAME": self.config.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.config.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": str(self.log_path),
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python_local",
+                "LAMBDA_TASK_ROOT": str(self.config.code_dir),
+                "_HANDLER": self.config.handler,
+                "TZ": ":UTC",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        env.update(self.config.environment)
+        return env
+
+    def _take_worker(self) -> tuple[Worker | None, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), False
+        return None, True
+
+    def invoke(self, event: Any) -> InvokeResult:
+        """Run one invocation on a warm worker, or a new one (a cold start)."""
+        request_id = str(uuid.uuid4())
+        trace_id = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
+        with self._slots:
+            if self._closed:
+                raise LocalStackError(f"Function {self.config.name} is no longer deployed.")
+            started = time.perf_counter()
+            worker, cold = self._take_worker()
+            error: dict[str, Any] | None = None
+            payload = "null"
+            if worker is None:
+                worker = Worker(self.config, self._env, self.log_path)
+                init_error = worker.wait_ready()
+                if init_error is not None:
+                    return self._record(
+                        InvokeResult(request_id, json.dumps(init_error), init_error, 0.0, True), started
+                    )
+            worker.log(f"START RequestId: {request_id} Version: $LATEST")
+            try:
+                reply = worker.invoke(event, request_id, trace_id)
+            except _WorkerGone as gone:
+                worker.stop()
+                if gone.timed_out:
+                    message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
+                    error = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+                    worker.log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}")
+                else:
+                    error = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {gone}"}
+                payload = json.dumps(error)
+            else:
+                if reply["type"] == "error":
+                    error = reply["error"]
+                    payload = json.dumps(error)
+                else:
+                    payload = reply["payload"]
+                self._release(worker)
+            result = InvokeResult(request_id, payload, error, 0.0, cold)
+            return self._record(result, started, worker)
+
+    def _record(self, result: InvokeResult, started: float, worker: Worker | None = None) -> InvokeResult:
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        with self._lock:
+            self.stats.invocations += 1
+            self.stats.cold_starts += int(result.cold_start)
+            self.stats.errors += int(result.errored)
+            self.stats.timeouts += int(result.error_type == "Sandbox.Timedout")
+            self.stats.total_ms += result.duration_ms
+        if worker is not None and worker.process.poll() is None:
+            worker.log(f"END RequestId: {result.request_id}")
+            init = f" Init Duration: {worker.init_ms:.2f} ms" if result.cold_start else ""
+            worker.log(
+                f"REPORT RequestId: {result.request_id} Duration: {result.duration_ms:.2f} ms "
+                f"Memory Size: {self.config.memory_mb} MB{init}"
+            )
+        return result
+
+    def _release(self, worker: Worker) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.stop(grace_s=1.0)
+
+    def close(self) -> None:
+        """Stop every idle worker; busy ones stop when they finish."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle), collections.deque()
+        for worker in idle:
+            worker.stop(grace_s=1.0)
+
+
+InvokeListener = Callable[[FunctionConfig, InvokeResult, str], None]
+
+
+class LambdaRuntime:
+    """Every deployed function's pool, found by name or ARN."""
+
+    def __init__(self, endpoint_url: str, region: str, log_dir: Path) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.log_dir = log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._pools: dict[str, FunctionPool] = {}
+        self._lock = threading.Lock()
+        self.listeners: list[InvokeListener] = []
+
+    def register(self, config: FunctionConfig) -> None:
+        """Make a function invokable; replaces (and stops) an earlier one of the same name."""
+        pool = FunctionPool(config, self.endpoint_url, self.region, self.log_dir)
+        with self._lock:
+            old = self._pools.get(config.name)
+            self._pools[config.name] = pool
+        if old is not None:
+            old.close()
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            pool = self._pools.pop(name, None)
+        if pool is not None:
+            pool.close()
+
+    def pool(self, name_or_arn: str) -> FunctionPool:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        with self._lock:
+            pool = self._pools.get(name)
+        if pool is None:
+            raise LocalStackError(
+                f"Function {name} has no local code: deploy it from a template (CodeUri) with `pipeline up`."
+            )
+        return pool
+
+    def has(self, name_or_arn: str) -> bool:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        with self._lock:
+            return name in self._pools
+
+    def invoke(self, name_or_arn: str, event: Any, source: str = "invoke") -> InvokeResult:
+        """Invoke a function synchronously, as Lambda's RequestResponse invocation type does."""
+        pool = self.pool(name_or_arn)
+        result = pool.invoke(event)
+        for listener in self.listeners:
+            listener(pool.config, result, source)
+        return result
+
+    def stats(self) -> dict[str, tuple[FunctionConfig, FunctionStats, Path]]:
+        with self._lock:
+            return {name: (p.config, p.stats, p.log_path) for name, p in self._pools.items()}
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
