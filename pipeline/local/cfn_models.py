@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import ValidationError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.s3.models import FakeBucket, s3_backends
@@ -260,7 +261,7 @@ class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]
             threshold=float(props["Threshold"]),
             statistic=props.get("Statistic", "Average"),
             description=props.get("AlarmDescription", ""),
-            dimensions=[{"name": d["Name"], "value": d["Value"]} for d in props.get("Dimensions", [])],
+            dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in props.get("Dimensions", [])],
             alarm_actions=props.get("AlarmActions", []),
             ok_actions=props.get("OKActions", []),
             insufficient_data_actions=props.get("InsufficientDataActions", []),
@@ -390,6 +391,25 @@ def _state_machine_extra(resource: Any, cfn: dict[str, Any], account_id: str, re
     return {**cfn, "Properties": props}
 
 
+def _report_failures(create: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a resource that fails to create fail the API call with its logical id, type and reason."""
+
+    def parse_and_create_resource(
+        logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            return create(logical_id, resource_json, *args, **kwargs)
+        except ValidationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the resource named, the cause chained
+            kind = resource_json.get("Type", "?")
+            raise ValidationError(
+                message=f"Resource {logical_id} ({kind}) failed to create: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    return parse_and_create_resource
+
+
 def install() -> None:
     """Register the models above with moto's CloudFormation and wrap the half-created types. Idempotent."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
@@ -397,6 +417,7 @@ def install() -> None:
         return
     _wrap_create(FakeBucket, _bucket_extra)
     _wrap_create(StateMachine, _state_machine_extra)
+    parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     _installed = True
