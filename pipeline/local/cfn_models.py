@@ -374,21 +374,50 @@ def _bucket_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: s
         _apply_bucket_properties(resource, cfn.get("Properties", {}), account_id, region)
 
 
-def _state_machine_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: str) -> Any:
-    if resource is not None:
-        return None
-    props = dict(cfn.get("Properties", {}))
-    substitutions = props.pop("DefinitionSubstitutions", None)
-    if "Definition" in props and "DefinitionString" not in props:
-        props["DefinitionString"] = json.dumps(props.pop("Definition"))
+def _create_state_machine(
+    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+) -> Any:
+    """Create a state machine in the backend the Step Functions API uses (the executing one when enabled),
+    with its `DefinitionSubstitutions` applied and its type and logging kept."""
+    from moto.stepfunctions.responses import get_backend
+
+    props = cloudformation_json.get("Properties", {})
     if "DefinitionS3Location" in props:
         raise DeployError(
             "A state machine's DefinitionS3Location cannot be read locally: use DefinitionUri with a local "
             "file path (SAM) or an inline Definition."
         )
+    definition = props.get("DefinitionString")
+    if definition is None:
+        definition = json.dumps(props.get("Definition", {}))
+    substitutions = props.get("DefinitionSubstitutions")
     if substitutions:
-        props["DefinitionString"] = substitute_definition(props["DefinitionString"], substitutions)
-    return {**cfn, "Properties": props}
+        definition = substitute_definition(definition, substitutions)
+    return get_backend(account_id, region_name).create_state_machine(
+        props.get("StateMachineName", resource_name),
+        definition,
+        props.get("RoleArn", ""),
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],
+        loggingConfiguration=_camel(props.get("LoggingConfiguration")),
+        sm_type=props.get("StateMachineType", "STANDARD"),
+    )
+
+
+def _delete_state_machine(
+    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+) -> None:
+    from moto.stepfunctions.responses import get_backend
+
+    get_backend(account_id, region_name).delete_state_machine(resource_name)
+
+
+def _camel(value: Any) -> Any:
+    """CloudFormation's PascalCase keys → the Step Functions API's camelCase keys."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 def _report_failures(create: Callable[..., Any]) -> Callable[..., Any]:
@@ -416,7 +445,8 @@ def install() -> None:
     if _installed:
         return
     _wrap_create(FakeBucket, _bucket_extra)
-    _wrap_create(StateMachine, _state_machine_extra)
+    StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
+    StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

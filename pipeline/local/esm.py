@@ -163,7 +163,8 @@ class _MappingPoller:
         try:
             result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
         except LocalStackError:
-            log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
+            if not self.stopping.is_set():  # while stopping, the batch simply becomes visible again
+                log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
             return
         ids = [m["MessageId"] for m in batch]
         failed = failed_item_ids(result, ids, self.mapping.report_failures)

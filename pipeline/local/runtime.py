@@ -249,13 +249,14 @@ class FunctionPool:
             try:
                 reply = worker.invoke(event, request_id, trace_id)
             except _WorkerGone as gone:
-                worker.stop()
                 if gone.timed_out:
                     message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
                     error = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: {message}"}
-                    worker.log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}")
                 else:
-                    error = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {gone}"}
+                    message = str(gone)
+                    error = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+                worker.log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}")
+                worker.stop()
                 payload = json.dumps(error)
             else:
                 if reply["type"] == "error":

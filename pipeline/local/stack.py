@@ -138,7 +138,7 @@ class EmbeddedAws:
         return self
 
     def _configure_moto(self) -> None:
-        config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        config = {"stepfunctions": {"execute_state_machine": True}}
         request = urllib.request.Request(
             f"{self.endpoint_url}/moto-api/config",
             data=json.dumps(config).encode(),
