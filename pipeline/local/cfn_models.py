@@ -158,7 +158,7 @@ class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         document = _as_json_text(props["PolicyDocument"])
         for topic_arn in props["Topics"]:
             backend = sns_backends[account_id][topic_arn.split(":")[3]]
-            backend.set_topic_attribute(topic_arn, "Policy", document)
+            backend.set_topic_attribute(topic_arn, "policy", document)
         return cls(resource_name)
 
 

@@ -6,6 +6,9 @@
   as AWS builds it (moto's own has placeholder values).
 - SNS email / email-json / sms deliveries (and direct SMS publishes) → the outbox.
 - moto's synchronous SQS → Lambda delivery inside `SendMessage` → off: our pollers own SQS mappings.
+- S3 bucket policies → statements whose Condition does not hold for the request are left out before moto
+  evaluates them (moto treats an unmet condition as a deny). Requests to the embedded AWS stand for HTTPS
+  requests to AWS, so `aws:SecureTransport` is "true" and a TLS-only policy lets them through.
 - S3 event notifications → as S3 writes them: keys keep `/` (moto encodes it as `%2F`), and each record
   carries the object's `versionId` and an increasing `sequencer` (moto gives neither).
 """
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import threading
 import time
@@ -22,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from moto.awslambda.models import LambdaFunction
+from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.s3.models import FakeBucket
 from moto.s3 import notifications as s3_notifications
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.models import Queue
@@ -205,6 +211,56 @@ def _backend_publish(self: SNSBackend, message: str, arn: str | None, *args: Any
     return message_id
 
 
+#: Request context keys the embedded AWS can vouch for when it evaluates policy conditions.
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def condition_holds(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """Whether a policy statement's Condition holds for a request with these context keys.
+
+    As on AWS: a key absent from the request fails a condition, unless the operator is negated
+    (`String/ArnNot…`) or ends in `IfExists`.
+    """
+    for operator, entries in condition.items():
+        base = operator.removesuffix("IfExists")
+        negated = base.startswith(("StringNot", "ArnNot"))
+        for key, expected in entries.items():
+            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            actual = context.get(key)
+            if actual is None:
+                holds = negated or operator.endswith("IfExists")
+            elif base == "Bool":
+                holds = actual.lower() in [v.lower() for v in values]
+            elif base in ("StringEquals", "ArnEquals"):
+                holds = actual in values
+            elif base in ("StringNotEquals", "ArnNotEquals"):
+                holds = actual not in values
+            elif base in ("StringLike", "ArnLike"):
+                holds = any(fnmatch.fnmatchcase(actual, v) for v in values)
+            elif base in ("StringNotLike", "ArnNotLike"):
+                holds = not any(fnmatch.fnmatchcase(actual, v) for v in values)
+            else:
+                holds = False
+            if not holds:
+                return False
+    return True
+
+
+def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    applicable = [
+        {k: v for k, v in statement.items() if k != "Condition"}
+        for statement in statements
+        if condition_holds(statement.get("Condition", {}), REQUEST_CONTEXT)
+    ]
+    if not applicable:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": applicable})).is_action_permitted(action, resource)
+
+
 def _no_sync_mappings(self: Queue) -> dict[str, Any]:
     # A fresh dict each time: moto's writes go nowhere and its SendMessage loop finds no mapping.
     return {}
@@ -231,6 +287,7 @@ def install(router: Router) -> None:
     SNSBackend.publish = _backend_publish
     s3_notifications._invoke_awslambda = _s3_invoke_lambda
     Queue.lambda_event_source_mappings = property(_no_sync_mappings, _ignore)
+    FakeBucket.get_permission = _bucket_permission
 
 
 def uninstall() -> None:

@@ -1,0 +1,111 @@
+"""The project's own template.yaml on the embedded AWS, driven by boto3, by the AWS CLI, and by `pipeline up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.local.stack import EmbeddedAws, poll_until
+from tests.conftest import ROOT
+from tests.stack.conftest import Deploy, free_port
+
+pytestmark = pytest.mark.stack
+
+BIN = Path(sys.executable).parent
+
+
+def test_project_template_wires_the_ingest_bucket_to_the_uploads_queue(aws: EmbeddedAws, deploy: Deploy) -> None:
+    # Given the project's template deployed
+    stack = deploy(ROOT / "template.yaml")
+    assert stack.status == "CREATE_COMPLETE"
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+
+    # When a file is uploaded under uploads/
+    put = s3.put_object(Bucket=stack.outputs["IngestBucketName"], Key="uploads/cats/tom.jpg", Body=b"jpeg")
+
+    # Then the Uploads queue receives the raw S3 event with the key and the object's version id
+    def received() -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = sqs.receive_message(
+            QueueUrl=stack.outputs["UploadsQueueUrl"], WaitTimeSeconds=1
+        ).get("Messages", [])
+        return messages
+
+    messages = poll_until(received, timeout_s=10)
+    events = [json.loads(m["Body"]) for m in messages]
+    objects = [r["s3"]["object"] for e in events for r in e.get("Records", [])]
+    assert [(o["key"], o["versionId"]) for o in objects] == [("uploads/cats/tom.jpg", put["VersionId"])]
+
+
+def _wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"`pipeline up` did not print {text!r} in {timeout_s} s:\n{''.join(lines)}")
+
+
+def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    # Given `pipeline up` running the project's template on a free port
+    port = free_port()
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [str(BIN / "pipeline"), "up", "--port", str(port), "--state-dir", str(tmp_path), "--stack-name", "demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for_line(process, "Ready", timeout_s=90)
+        endpoint = f"http://127.0.0.1:{port}"
+
+        # When the real AWS CLI asks CloudFormation about the stack
+        described = subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json",
+             "cloudformation", "describe-stacks", "--stack-name", "demo"],
+            capture_output=True, text=True, check=True, env=env,
+        )
+
+        # Then it sees CREATE_COMPLETE and the template's Outputs
+        stack = json.loads(described.stdout)["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert {"IngestBucketName", "UploadEventsTopicArn", "MetadataTableName"} <= set(outputs)
+
+        # ...and `aws s3 cp` into the ingest bucket works through the same port
+        photo = tmp_path / "photo.jpg"
+        photo.write_bytes(b"\xff\xd8\xff")
+        subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "s3", "cp", str(photo),
+             f"s3://{outputs['IngestBucketName']}/uploads/c/p.jpg"],
+            capture_output=True, text=True, check=True, env=env,
+        )
+        listed = subprocess.run(
+            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "s3", "ls",
+             f"s3://{outputs['IngestBucketName']}/uploads/c/"],
+            capture_output=True, text=True, check=True, env=env,
+        )
+        assert "p.jpg" in listed.stdout
+
+        # When it is sent SIGTERM, Then it stops by itself, cleanly
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

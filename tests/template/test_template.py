@@ -1,0 +1,92 @@
+"""The project's template: cfn-lint clean, and the shape DESIGN.md asks for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.local.template import load_template
+from tests.conftest import ROOT, TEMPLATES
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+@pytest.mark.parametrize(
+    "path", [TEMPLATE, *sorted(TEMPLATES.glob("*.yaml"))], ids=lambda p: p.name
+)
+def test_cfn_lint_is_clean(path: Any) -> None:
+    # Given a template, When cfn-lint reads it, Then it reports nothing
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--regions", "us-east-1", "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(template: dict[str, Any]) -> None:
+    queues = _of_type(template, "AWS::SQS::Queue")
+    dead_letter_targets = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in queues.values()
+        if "RedrivePolicy" in q.get("Properties", {})
+    }
+    work_queues = {name for name in queues if name not in dead_letter_targets}
+    assert work_queues, "the template has no work queue"
+    for name in work_queues:
+        policy = queues[name]["Properties"]["RedrivePolicy"]
+        count = policy["maxReceiveCount"]
+        if isinstance(count, dict):  # a parameter: its default and minimum must both be ≥ 5
+            parameter = template["Parameters"][count["Ref"]]
+            assert int(parameter["Default"]) >= 5 and int(parameter["MinValue"]) >= 5, name
+        else:
+            assert int(count) >= 5, name
+
+
+def test_every_dead_letter_queue_has_an_alarm_on_its_depth(template: dict[str, Any]) -> None:
+    queues = _of_type(template, "AWS::SQS::Queue")
+    dead_letter_queues = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in queues.values()
+        if "RedrivePolicy" in q.get("Properties", {})
+    }
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]
+        for alarm in _of_type(template, "AWS::CloudWatch::Alarm").values()
+        for d in alarm["Properties"].get("Dimensions", [])
+        if d["Name"] == "QueueName"
+    }
+    assert dead_letter_queues and dead_letter_queues <= watched
+
+
+def test_every_bucket_blocks_public_access_and_is_encrypted(template: dict[str, Any]) -> None:
+    for name, bucket in _of_type(template, "AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), name
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+
+
+def test_the_outputs_tools_rely_on_exist(template: dict[str, Any]) -> None:
+    expected = {
+        "IngestBucketName",
+        "PublicBucketName",
+        "QuarantineBucketName",
+        "MetadataTableName",
+        "UploadEventsTopicArn",
+        "ItemEventsTopicArn",
+    }
+    assert expected <= set(template["Outputs"])
