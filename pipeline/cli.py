@@ -178,7 +178,9 @@ def outbox(state_dir: StateOpt = Path(".pipeline")) -> None:
     for column in ("Time", "Protocol", "To", "Subject", "Message"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        table.add_row(entry["time"], entry["protocol"], entry["endpoint"], entry.get("subject") or "", entry["message"])
+        table.add_row(
+            entry["time"], entry["protocol"], entry["endpoint"], entry.get("subject") or "", entry["message"]
+        )
     console.print(table)
 
 

@@ -12,12 +12,13 @@ import os
 import sys
 import time
 import traceback
+from typing import IO, Any
 
 
 class LambdaContext:
     """The context object Lambda passes to a handler."""
 
-    def __init__(self, request: dict, deadline_ms: int) -> None:
+    def __init__(self, request: dict[str, Any], deadline_ms: int) -> None:
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = request["invoked_function_arn"]
@@ -34,7 +35,7 @@ class LambdaContext:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
-def _error(exc: BaseException) -> dict:
+def _error(exc: BaseException) -> dict[str, Any]:
     return {
         "errorType": type(exc).__name__,
         "errorMessage": str(exc),
@@ -42,7 +43,7 @@ def _error(exc: BaseException) -> dict:
     }
 
 
-def _send(out, message: dict) -> None:
+def _send(out: IO[str], message: dict[str, Any]) -> None:
     out.write(json.dumps(message) + "\n")
     out.flush()
 
@@ -78,7 +79,10 @@ def main() -> None:
         try:
             payload = json.dumps(result)
         except (TypeError, ValueError) as exc:
-            error = {"errorType": "Runtime.MarshalError", "errorMessage": f"Unable to marshal response: {exc}"}
+            error = {
+                "errorType": "Runtime.MarshalError",
+                "errorMessage": f"Unable to marshal response: {exc}",
+            }
             _send(out, {"type": "error", "error": error})
             continue
         sys.stdout.flush()

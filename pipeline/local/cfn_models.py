@@ -65,7 +65,7 @@ class _LocalModel:
         return True
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
+    def update_from_cloudformation_json(
         cls,
         original_resource: Any,
         new_resource_name: str,
@@ -73,19 +73,19 @@ class _LocalModel:
         account_id: str,
         region_name: str,
     ) -> Any:
-        return cls.create_from_cloudformation_json(
+        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
             new_resource_name, cloudformation_json, account_id, region_name
         )
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[misc]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         return None
 
 
-class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
-    """`AWS::SNS::Subscription`, with FilterPolicy, FilterPolicyScope, RawMessageDelivery and RedrivePolicy."""
+class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::SNS::Subscription` with FilterPolicy, FilterPolicyScope, RawMessageDelivery, RedrivePolicy."""
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -97,7 +97,7 @@ class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         self.region = region
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -112,7 +112,9 @@ class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         subscription = backend.subscribe(topic_arn, props["Endpoint"], props["Protocol"])
         # The scope must be set before the policy: the policy is validated against it.
         if "FilterPolicyScope" in props:
-            backend.set_subscription_attributes(subscription.arn, "FilterPolicyScope", props["FilterPolicyScope"])
+            backend.set_subscription_attributes(
+                subscription.arn, "FilterPolicyScope", props["FilterPolicyScope"]
+            )
         if props.get("FilterPolicy"):
             backend.set_subscription_attributes(
                 subscription.arn, "FilterPolicy", _as_json_text(props["FilterPolicy"])
@@ -127,7 +129,7 @@ class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         return cls(subscription.arn, account_id, region)
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[misc]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         topic_arn = cloudformation_json["Properties"]["TopicArn"]
@@ -135,7 +137,7 @@ class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         backend.unsubscribe(resource_name)
 
 
-class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::SNS::TopicPolicy`: sets each topic's `Policy` attribute."""
 
     @staticmethod
@@ -146,7 +148,7 @@ class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         self.physical_id = physical_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -162,7 +164,7 @@ class SnsTopicPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         return cls(resource_name)
 
 
-class SqsQueuePolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+class SqsQueuePolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::SQS::QueuePolicy`: sets each queue's `Policy` attribute (queues are named by URL)."""
 
     @staticmethod
@@ -173,7 +175,7 @@ class SqsQueuePolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         self.physical_id = physical_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -189,7 +191,7 @@ class SqsQueuePolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         return cls(resource_name)
 
 
-class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::S3::BucketPolicy`: stores the policy on the bucket (moto enforces only its basic parts)."""
 
     @staticmethod
@@ -200,7 +202,7 @@ class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         self.physical_id = physical_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -214,7 +216,7 @@ class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         return cls(props["Bucket"])
 
 
-class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]
+class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::CloudWatch::Alarm` (single-metric alarms), created in moto's CloudWatch."""
 
     @staticmethod
@@ -237,7 +239,7 @@ class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]
         return self.arn
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
@@ -334,7 +336,9 @@ def _lifecycle_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
             days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
             api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(days)}
         elif "NoncurrentVersionExpirationInDays" in rule:
-            api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(rule["NoncurrentVersionExpirationInDays"])}
+            api["NoncurrentVersionExpiration"] = {
+                "NoncurrentDays": str(rule["NoncurrentVersionExpirationInDays"])
+            }
         out.append(api)
     return out
 
@@ -359,7 +363,13 @@ def _wrap_create(model: type, extra: Callable[[Any, dict[str, Any], str, str], A
     original = model.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
     def create(
-        cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+        cls: type,
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kw: Any,
     ) -> Any:
         before = extra(None, cloudformation_json, account_id, region_name)
         resource = original(cls, resource_name, before or cloudformation_json, account_id, region_name, **kw)
@@ -375,7 +385,7 @@ def _bucket_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: s
 
 
 def _create_state_machine(
-    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
 ) -> Any:
     """Create a state machine in the backend the Step Functions API uses (the executing one when enabled),
     with its `DefinitionSubstitutions` applied and its type and logging kept."""
@@ -404,7 +414,7 @@ def _create_state_machine(
 
 
 def _delete_state_machine(
-    cls: type, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
 ) -> None:
     from moto.stepfunctions.responses import get_backend
 
@@ -430,7 +440,7 @@ def _report_failures(create: Callable[..., Any]) -> Callable[..., Any]:
             return create(logical_id, resource_json, *args, **kwargs)
         except ValidationError:
             raise
-        except Exception as exc:  # noqa: BLE001 - re-raised with the resource named, the cause chained
+        except Exception as exc:
             kind = resource_json.get("Type", "?")
             raise ValidationError(
                 message=f"Resource {logical_id} ({kind}) failed to create: {type(exc).__name__}: {exc}"

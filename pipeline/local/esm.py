@@ -22,7 +22,7 @@ from pipeline.local.runtime import InvokeResult, LambdaRuntime
 
 log = logging.getLogger(__name__)
 
-#: Concurrent batches per mapping when it sets no MaximumConcurrency (AWS scales further; a laptop should not).
+#: Concurrent batches per mapping without MaximumConcurrency (AWS scales further; a laptop should not).
 DEFAULT_POLLERS = 2
 #: How long one receive call waits; short, so a stop is quick.
 _WAIT_S = 1
@@ -70,7 +70,7 @@ def failed_item_ids(result: InvokeResult, message_ids: list[str], report_failure
         response = json.loads(result.payload)
     except json.JSONDecodeError:
         return everything
-    if response is None or response == {} or response == "":
+    if response in (None, {}, ""):
         return set()
     if not isinstance(response, dict):
         return everything
@@ -137,7 +137,7 @@ class _MappingPoller:
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.mapping.batch_size - len(batch)),
-                WaitTimeSeconds=int(round(wait)),
+                WaitTimeSeconds=round(wait),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
@@ -152,7 +152,7 @@ class _MappingPoller:
                 batch = self._receive_batch()
                 if batch:
                     self._process(batch)
-            except Exception:  # noqa: BLE001 - a poller must outlive one bad round; the error is logged
+            except Exception:
                 if self.stopping.is_set():
                     return
                 log.exception("Event source mapping %s: polling failed; retrying", self.mapping.uuid)
@@ -207,7 +207,10 @@ class EventSourceMappings:
         paginator = self.lambda_client.get_paginator("list_event_source_mappings")
         for page in paginator.paginate():
             for esm in page["EventSourceMappings"]:
-                if esm.get("State") in ("Enabled", "Creating", "Enabling") and ":sqs:" in esm["EventSourceArn"]:
+                if (
+                    esm.get("State") in ("Enabled", "Creating", "Enabling")
+                    and ":sqs:" in esm["EventSourceArn"]
+                ):
                     mapping = Mapping.from_api(esm)
                     if self.runtime.has(mapping.function_arn):
                         wanted[mapping.uuid] = mapping
@@ -221,7 +224,7 @@ class EventSourceMappings:
         while not self._stopping.wait(self.scan_s):
             try:
                 self.sync()
-            except Exception:  # noqa: BLE001 - keep watching; the error is logged
+            except Exception:
                 if not self._stopping.is_set():
                     log.exception("Event source mappings: scan failed; retrying")
 

@@ -21,14 +21,14 @@ import json
 import threading
 import time
 import uuid
-from urllib.parse import quote_plus
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote_plus
 
 from moto.awslambda.models import LambdaFunction
 from moto.iam.access_control import IAMPolicy, PermissionResult
-from moto.s3.models import FakeBucket
 from moto.s3 import notifications as s3_notifications
+from moto.s3.models import FakeBucket
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.models import Queue
 
@@ -96,7 +96,10 @@ def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> d
         record["s3"]["bucket"]["ownerIdentity"] = {"principalId": "LOCAL"}
         record["userIdentity"] = {"principalId": "AWS:LOCAL"}
         record["requestParameters"] = {"sourceIPAddress": "127.0.0.1"}
-        record["responseElements"] = {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": "LOCAL"}
+        record["responseElements"] = {
+            "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+            "x-amz-id-2": "LOCAL",
+        }
     return event
 
 
@@ -127,7 +130,8 @@ def sns_lambda_event(
                     "MessageId": message_id,
                     "Message": message,
                     "MessageAttributes": {
-                        k: {"Type": v["Type"], "Value": v["Value"]} for k, v in (message_attributes or {}).items()
+                        k: {"Type": v["Type"], "Value": v["Value"]}
+                        for k, v in (message_attributes or {}).items()
                     },
                     "Type": "Notification",
                     "UnsubscribeUrl": "",
@@ -294,4 +298,3 @@ def uninstall() -> None:
     """Stop routing (the patches stay, and refuse work, until the next `install`)."""
     global _router  # noqa: PLW0603
     _router = None
-

@@ -9,6 +9,7 @@ past the function's timeout stops the worker and is reported as `Sandbox.Timedou
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import selectors
@@ -78,7 +79,7 @@ class FunctionStats:
     total_ms: float = 0.0
 
 
-class _WorkerGone(Exception):
+class _WorkerGoneError(Exception):
     """The worker process ended or went silent past its deadline."""
 
     def __init__(self, timed_out: bool, detail: str) -> None:
@@ -94,7 +95,7 @@ class Worker:
         to_child_r, self._to_child_w = os.pipe()
         self._from_child_r, from_child_w = os.pipe()
         self._log = log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap
+        self.process = subprocess.Popen(
             [sys.executable, "-u", "-c", _BOOTSTRAP_SOURCE, str(to_child_r), str(from_child_w)],
             cwd=config.code_dir,
             env=env,
@@ -120,7 +121,7 @@ class Worker:
         return None
 
     def invoke(self, event: Any, request_id: str, trace_id: str) -> dict[str, Any]:
-        """Send one event; returns the worker's reply, or raises `_WorkerGone`."""
+        """Send one event; returns the worker's reply, or raises `_WorkerGoneError`."""
         deadline = time.monotonic() + self.config.timeout_s
         deadline_ms = int(time.time() * 1000 + self.config.timeout_s * 1000)
         request = {
@@ -133,7 +134,7 @@ class Worker:
         try:
             self._writer.write(json.dumps(request).encode() + b"\n")
         except (BrokenPipeError, OSError) as exc:
-            raise _WorkerGone(False, f"the worker could not take the request: {exc}") from exc
+            raise _WorkerGoneError(False, f"the worker could not take the request: {exc}") from exc
         return self._read(deadline)
 
     def _read(self, deadline: float) -> dict[str, Any]:
@@ -142,17 +143,17 @@ class Worker:
             while b"\n" not in self._buffer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise _WorkerGone(True, "timed out")
+                    raise _WorkerGoneError(True, "timed out")
                 chunk = os.read(self._from_child_r, 1 << 20)
                 if not chunk:
                     code = self.process.wait()
-                    raise _WorkerGone(False, f"Runtime exited with error: exit status {code}")
+                    raise _WorkerGoneError(False, f"Runtime exited with error: exit status {code}")
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         reply: dict[str, Any] = json.loads(line)
         if reply["type"] == "exit":
             code = self.process.wait()
-            raise _WorkerGone(False, f"Runtime exited with error: exit status {code}")
+            raise _WorkerGoneError(False, f"Runtime exited with error: exit status {code}")
         return reply
 
     def log(self, line: str) -> None:
@@ -164,22 +165,16 @@ class Worker:
         if self.process.poll() is None:
             if grace_s > 0:
                 self._writer.close()
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(grace_s)
-                except subprocess.TimeoutExpired:
-                    pass
             if self.process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
                     os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.process.wait()
         for closer in (self._writer.close, self._log.close):
             closer()
-        try:
+        with contextlib.suppress(OSError):  # already closed by an earlier stop
             os.close(self._from_child_r)
-        except OSError:
-            pass
 
 
 class FunctionPool:
@@ -248,13 +243,19 @@ class FunctionPool:
             worker.log(f"START RequestId: {request_id} Version: $LATEST")
             try:
                 reply = worker.invoke(event, request_id, trace_id)
-            except _WorkerGone as gone:
+            except _WorkerGoneError as gone:
                 if gone.timed_out:
                     message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
-                    error = {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+                    error = {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"RequestId: {request_id} Error: {message}",
+                    }
                 else:
                     message = str(gone)
-                    error = {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {message}"}
+                    error = {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {request_id} Error: {message}",
+                    }
                 worker.log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}")
                 worker.stop()
                 payload = json.dumps(error)
@@ -332,7 +333,7 @@ class LambdaRuntime:
             pool.close()
 
     def pool(self, name_or_arn: str) -> FunctionPool:
-        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         with self._lock:
             pool = self._pools.get(name)
         if pool is None:
@@ -342,7 +343,7 @@ class LambdaRuntime:
         return pool
 
     def has(self, name_or_arn: str) -> bool:
-        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         with self._lock:
             return name in self._pools
 

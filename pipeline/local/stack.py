@@ -145,7 +145,7 @@ class EmbeddedAws:
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own loopback server
+        with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
     def stop(self) -> None:
@@ -198,7 +198,7 @@ class EmbeddedAws:
     def deploy(
         self, template: Path, stack_name: str, parameters: dict[str, str] | None = None
     ) -> DeployedStack:
-        """Deploy a SAM or CloudFormation template as a CloudFormation stack; the local runtime takes its code."""
+        """Deploy a SAM or CloudFormation template as a stack; the local runtime takes its functions' code."""
         started = time.perf_counter()
         parameters = dict(parameters or {})
         plan = plan_deploy(
@@ -216,7 +216,9 @@ class EmbeddedAws:
                 StackName=stack_name,
                 TemplateBody=plan.body,
                 Parameters=[
-                    {"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items() if k in declared
+                    {"ParameterKey": k, "ParameterValue": str(v)}
+                    for k, v in parameters.items()
+                    if k in declared
                 ],
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
@@ -243,7 +245,9 @@ class EmbeddedAws:
         for logical_id, code in plan.functions.items():
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
-                archive.writestr("LOCAL_CODE.txt", f"The embedded AWS runs this function from {code.code_dir}\n")
+                archive.writestr(
+                    "LOCAL_CODE.txt", f"The embedded AWS runs this function from {code.code_dir}\n"
+                )
             s3.put_object(Bucket=plan.artifact_bucket, Key=f"{logical_id}.zip", Body=buffer.getvalue())
 
     def describe(self, stack_name: str, plan: DeployPlan | None = None) -> DeployedStack:
@@ -254,7 +258,10 @@ class EmbeddedAws:
         resources: dict[str, tuple[str, str]] = {}
         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
             for item in page["StackResourceSummaries"]:
-                resources[item["LogicalResourceId"]] = (item["ResourceType"], item.get("PhysicalResourceId", ""))
+                resources[item["LogicalResourceId"]] = (
+                    item["ResourceType"],
+                    item.get("PhysicalResourceId", ""),
+                )
         stack = DeployedStack(stack_name, description["StackStatus"], outputs, resources)
         if plan is not None:
             for logical_id, (kind, physical) in resources.items():

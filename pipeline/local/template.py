@@ -64,7 +64,7 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 def load_template(path: Path) -> dict[str, Any]:
     """Read a CloudFormation or SAM template (YAML or JSON)."""
     try:
-        document = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        document = yaml.load(path.read_text(), Loader=_CfnLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"Cannot read template {path}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
@@ -126,7 +126,8 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                 props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": f"{logical_id}.zip"}
             else:
                 raise TemplateError(
-                    f"Function {logical_id} has CodeUri {code_uri!r}; the embedded AWS runs code from a local "
+                    f"Function {logical_id} has CodeUri {code_uri!r}; the embedded AWS runs code from a "
+                    "local "
                     "directory (a path relative to the template)."
                 )
             plan.functions[logical_id] = FunctionCode(logical_id, code_dir)
@@ -138,7 +139,7 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                         f"State machine {logical_id} has DefinitionUri {uri!r}; use a local file path."
                     )
                 path = _resolve_dir(base, uri, f"State machine {logical_id}'s DefinitionUri")
-                props["Definition"] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506
+                props["Definition"] = yaml.load(path.read_text(), Loader=_CfnLoader)
         elif kind == "AWS::Serverless::LayerVersion":
             raise UnsupportedResourceError(
                 f"{logical_id} is an AWS::Serverless::LayerVersion: layers are not supported by the embedded "
@@ -173,7 +174,7 @@ def _evaluate(expr: Any, template: dict[str, Any], values: dict[str, Any]) -> An
     """Evaluate a condition expression (Fn::Equals/And/Or/Not/If, Condition, Ref to parameters)."""
     if not isinstance(expr, dict) or len(expr) != 1:
         return expr
-    (name, arg), = expr.items()
+    ((name, arg),) = expr.items()
     if name == "Ref":
         if arg not in values:
             raise TemplateError(f"A Condition refers to {arg!r}, which is not a parameter.")
@@ -217,9 +218,11 @@ def check_supported(
         kind = resource.get("Type", "")
         if "Condition" in resource and not conditions.get(resource["Condition"], True):
             continue
-        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
-            unsupported.setdefault(kind, []).append(logical_id)
-        elif kind not in supported:
+        if (
+            kind.startswith("Custom::")
+            or kind == "AWS::CloudFormation::CustomResource"
+            or kind not in supported
+        ):
             unsupported.setdefault(kind, []).append(logical_id)
     if unsupported:
         listing = "; ".join(f"{kind} ({', '.join(ids)})" for kind, ids in sorted(unsupported.items()))
@@ -247,7 +250,9 @@ def plan_deploy(
         _prepare_sam(template, path.parent.resolve(), plan, work_dir / "inline")
         template = _translate(template, parameters or {}, region)
     elif transforms:
-        raise UnsupportedResourceError(f"Template transforms {transforms} are not supported; only {_SAM_TRANSFORM}.")
+        raise UnsupportedResourceError(
+            f"Template transforms {transforms} are not supported; only {_SAM_TRANSFORM}."
+        )
     template.pop("Transform", None)
     pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::Partition": "aws"}
     check_supported(template, supported, condition_values(template, parameters or {}, pseudo))

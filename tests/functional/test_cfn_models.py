@@ -37,14 +37,18 @@ TEMPLATE: dict[str, Any] = {
             "Type": "AWS::SNS::TopicPolicy",
             "Properties": {
                 "Topics": [{"Ref": "Topic"}],
-                "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]},
+                "PolicyDocument": {
+                    "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]
+                },
             },
         },
         "QueuePolicy": {
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
                 "Queues": [{"Ref": "Queue"}],
-                "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]},
+                "PolicyDocument": {
+                    "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]
+                },
             },
         },
         "Subscription": {
@@ -133,7 +137,9 @@ def test_subscription_policies_and_alarm_are_created_as_declared(router: FakeRou
     attributes = sns.get_subscription_attributes(SubscriptionArn=outputs["Subscription"])["Attributes"]
     assert attributes["RawMessageDelivery"] == "true"
     assert attributes["FilterPolicyScope"] == "MessageBody"
-    assert json.loads(attributes["FilterPolicy"]) == {"Records": {"eventName": [{"prefix": "ObjectCreated:"}]}}
+    assert json.loads(attributes["FilterPolicy"]) == {
+        "Records": {"eventName": [{"prefix": "ObjectCreated:"}]}
+    }
     # ...the topic and queue policies are set
     topic_policy = sns.get_topic_attributes(TopicArn=outputs["TopicArn"])["Attributes"]["Policy"]
     assert json.loads(topic_policy)["Statement"][0]["Action"] == "sns:Publish"

@@ -1,4 +1,4 @@
-"""The embedded AWS runs real wiring: each test deploys a small template and drives it through the AWS APIs."""
+"""The embedded AWS runs real wiring: each test deploys a small template and drives it through AWS APIs."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _queue_depth(aws: EmbeddedAws, queue_url: str) -> int:
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def _invoke(aws: EmbeddedAws, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -100,7 +102,11 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(aws: EmbeddedAws
 
     moved = poll_until(dead_letter, timeout_s=30)
     assert [m["Body"] for m in moved] == ["fail-poison"]
-    assert _keys(aws, stack.outputs["AttemptsBucketName"]) == ["fail-poison/1", "fail-poison/2", "fail-poison/3"]
+    assert _keys(aws, stack.outputs["AttemptsBucketName"]) == [
+        "fail-poison/1",
+        "fail-poison/2",
+        "fail-poison/3",
+    ]
     assert _queue_depth(aws, stack.outputs["QueueUrl"]) == 0
 
 
@@ -114,7 +120,7 @@ def _run(aws: EmbeddedAws, workflow_arn: str, name: str, payload: dict[str, Any]
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         return None if description["status"] == "RUNNING" else description
 
-    result = poll_until(finished, timeout_s=30, interval_s=0.2)
+    result: dict[str, Any] | None = poll_until(finished, timeout_s=30, interval_s=0.2)
     assert result is not None, f"execution {name} still running after 30 s"
     return result
 
@@ -124,7 +130,9 @@ def test_step_functions_retry_a_named_lambda_error_then_succeed(aws: EmbeddedAws
     stack = deploy("workflow.yaml")
 
     # When the function fails twice with TransientFault and then succeeds
-    execution = _run(aws, stack.outputs["WorkflowArn"], "retry-then-succeed", {"id": "item-1", "fail_times": 2})
+    execution = _run(
+        aws, stack.outputs["WorkflowArn"], "retry-then-succeed", {"id": "item-1", "fail_times": 2}
+    )
 
     # Then the execution succeeds on the third attempt, and the direct-ARN task ran too
     assert execution["status"] == "SUCCEEDED", execution
@@ -150,7 +158,9 @@ def test_step_functions_catch_a_named_lambda_error(aws: EmbeddedAws, deploy: Dep
     assert counter["Body"].read() == b"1"
 
 
-def test_functions_have_their_own_modules_environment_and_warm_globals(aws: EmbeddedAws, deploy: Deploy) -> None:
+def test_functions_have_their_own_modules_environment_and_warm_globals(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
     # Given two functions whose code dirs both hold app.py and helper.py, and that set SHARED_NAME differently
     stack = deploy("isolation.yaml")
     alpha, beta = stack.outputs["AlphaName"], stack.outputs["BetaName"]
@@ -177,7 +187,9 @@ def test_functions_have_their_own_modules_environment_and_warm_globals(aws: Embe
     assert (stats[alpha][1].invocations, stats[alpha][1].cold_starts) == (2, 1)
 
 
-def test_a_handler_that_sleeps_past_its_timeout_is_stopped_and_reported(aws: EmbeddedAws, deploy: Deploy) -> None:
+def test_a_handler_that_sleeps_past_its_timeout_is_stopped_and_reported(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
     # Given a function with a 1 second timeout
     stack = deploy("isolation.yaml")
     sleeper = stack.outputs["SleeperName"]
@@ -214,7 +226,9 @@ def test_an_unsupported_resource_type_fails_the_deploy_with_a_clear_message(
     assert not [s for s in stacks if "unsupported" in s["StackName"]]
 
 
-def test_email_and_sms_deliveries_land_in_the_outbox_by_filter_policy(aws: EmbeddedAws, deploy: Deploy) -> None:
+def test_email_and_sms_deliveries_land_in_the_outbox_by_filter_policy(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
     # Given an email subscriber for "cats" and an SMS subscriber for "dogs"
     stack = deploy("notifications.yaml")
     sns = aws.client("sns")

@@ -1,4 +1,4 @@
-"""The project's own template.yaml on the embedded AWS, driven by boto3, by the AWS CLI, and by `pipeline up`."""
+"""The project's template.yaml on the embedded AWS, driven by boto3, by the AWS CLI and by `pipeline up`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ pytestmark = pytest.mark.stack
 BIN = Path(sys.executable).parent
 
 
-def test_project_template_wires_the_ingest_bucket_to_the_uploads_queue(aws: EmbeddedAws, deploy: Deploy) -> None:
+def test_project_template_wires_the_ingest_bucket_to_the_uploads_queue(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
     # Given the project's template deployed
     stack = deploy(ROOT / "template.yaml")
     assert stack.status == "CREATE_COMPLETE"
@@ -63,7 +65,16 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
     port = free_port()
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [str(BIN / "pipeline"), "up", "--port", str(port), "--state-dir", str(tmp_path), "--stack-name", "demo"],
+        [
+            str(BIN / "pipeline"),
+            "up",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path),
+            "--stack-name",
+            "demo",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -76,9 +87,23 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
 
         # When the real AWS CLI asks CloudFormation about the stack
         described = subprocess.run(
-            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json",
-             "cloudformation", "describe-stacks", "--stack-name", "demo"],
-            capture_output=True, text=True, check=True, env=env,
+            [
+                str(BIN / "aws"),
+                "--endpoint-url",
+                endpoint,
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+                "cloudformation",
+                "describe-stacks",
+                "--stack-name",
+                "demo",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
 
         # Then it sees CREATE_COMPLETE and the template's Outputs
@@ -91,14 +116,37 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         photo = tmp_path / "photo.jpg"
         photo.write_bytes(b"\xff\xd8\xff")
         subprocess.run(
-            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "s3", "cp", str(photo),
-             f"s3://{outputs['IngestBucketName']}/uploads/c/p.jpg"],
-            capture_output=True, text=True, check=True, env=env,
+            [
+                str(BIN / "aws"),
+                "--endpoint-url",
+                endpoint,
+                "--region",
+                "us-east-1",
+                "s3",
+                "cp",
+                str(photo),
+                f"s3://{outputs['IngestBucketName']}/uploads/c/p.jpg",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
         listed = subprocess.run(
-            [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1", "s3", "ls",
-             f"s3://{outputs['IngestBucketName']}/uploads/c/"],
-            capture_output=True, text=True, check=True, env=env,
+            [
+                str(BIN / "aws"),
+                "--endpoint-url",
+                endpoint,
+                "--region",
+                "us-east-1",
+                "s3",
+                "ls",
+                f"s3://{outputs['IngestBucketName']}/uploads/c/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
         assert "p.jpg" in listed.stdout
 

@@ -24,9 +24,7 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-@pytest.mark.parametrize(
-    "path", [TEMPLATE, *sorted(TEMPLATES.glob("*.yaml"))], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [TEMPLATE, *sorted(TEMPLATES.glob("*.yaml"))], ids=lambda p: p.name)
 def test_cfn_lint_is_clean(path: Any) -> None:
     # Given a template, When cfn-lint reads it, Then it reports nothing
     result = subprocess.run(
@@ -38,7 +36,9 @@ def test_cfn_lint_is_clean(path: Any) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(template: dict[str, Any]) -> None:
+def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(
+    template: dict[str, Any],
+) -> None:
     queues = _of_type(template, "AWS::SQS::Queue")
     dead_letter_targets = {
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]

@@ -96,4 +96,9 @@ def test_mapping_defaults_follow_lambda() -> None:
         {"UUID": "u", "FunctionArn": "f", "EventSourceArn": "q", "BatchSize": 5, "FunctionResponseTypes": []}
     )
     # Then there is no window, no partial reports, and two pollers
-    assert (mapping.batch_size, mapping.window_s, mapping.report_failures, mapping.max_concurrency) == (5, 0, False, 2)
+    assert (mapping.batch_size, mapping.window_s, mapping.report_failures, mapping.max_concurrency) == (
+        5,
+        0,
+        False,
+        2,
+    )

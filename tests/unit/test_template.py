@@ -108,5 +108,5 @@ def test_a_missing_code_dir_is_a_clear_error(tmp_path: Path) -> None:
         "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
         "    Properties:\n      CodeUri: nowhere/\n      Handler: app.handler\n      Runtime: python3.12\n"
     )
-    with pytest.raises(TemplateError, match="CodeUri points at .*nowhere"):
+    with pytest.raises(TemplateError, match=r"CodeUri points at .*nowhere"):
         plan_deploy(path, supported=SUPPORTED, work_dir=tmp_path)
