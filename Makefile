@@ -52,7 +52,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pipeline.bench
+	$(BIN)/python -m pipeline.local.bench
 
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

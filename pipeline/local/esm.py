@@ -195,6 +195,7 @@ class EventSourceMappings:
         self.lambda_client = client("lambda", endpoint_url=endpoint_url, region=region)
         self._pollers: dict[str, _MappingPoller] = {}
         self._stopping = threading.Event()
+        self._sync_lock = threading.Lock()  # deploy() and the watcher both sync; one poller set per mapping
         self._thread = threading.Thread(target=self._watch, name="esm-watch", daemon=True)
 
     def start(self) -> None:
@@ -203,6 +204,11 @@ class EventSourceMappings:
 
     def sync(self) -> None:
         """Start pollers for new enabled SQS mappings and stop those of deleted or disabled ones."""
+        with self._sync_lock:
+            if not self._stopping.is_set():
+                self._sync()
+
+    def _sync(self) -> None:
         wanted: dict[str, Mapping] = {}
         paginator = self.lambda_client.get_paginator("list_event_source_mappings")
         for page in paginator.paginate():
@@ -230,7 +236,10 @@ class EventSourceMappings:
 
     def stop(self) -> None:
         self._stopping.set()
-        pollers = list(self._pollers.values())
+        if self._thread.is_alive():
+            self._thread.join(self.scan_s + 5)
+        with self._sync_lock:
+            pollers = list(self._pollers.values())
         for poller in pollers:
             poller.stop()
         for poller in pollers:

@@ -138,10 +138,14 @@ class EmbeddedAws:
         return self
 
     def _configure_moto(self) -> None:
-        config = {"stepfunctions": {"execute_state_machine": True}}
+        """Start empty (moto's backends outlive a server in the same process) and let workflows execute."""
+        self._moto_api("reset", None)
+        self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
+
+    def _moto_api(self, path: str, body: dict[str, Any] | None) -> None:
         request = urllib.request.Request(
-            f"{self.endpoint_url}/moto-api/config",
-            data=json.dumps(config).encode(),
+            f"{self.endpoint_url}/moto-api/{path}",
+            data=json.dumps(body or {}).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,8 @@ def _translate(sam: dict[str, Any], parameters: dict[str, str], region: str) -> 
         def load(self) -> dict[str, str]:
             return MANAGED_POLICIES
 
+    # The translator warns about its own usage metrics on every call; they are not ours to publish.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     previous = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = region
     try:
