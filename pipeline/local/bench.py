@@ -7,7 +7,9 @@ import socket
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +25,10 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _count(s3: Any, bucket: str, prefix: str) -> int:
+    return int(s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0))
 
 
 def run(rounds: int = 3) -> list[tuple[str, str]]:
@@ -47,9 +53,7 @@ def run(rounds: int = 3) -> list[tuple[str, str]]:
                 bucket = stack.outputs["BucketBName"]
                 began = time.perf_counter()
                 s3.put_object(Bucket=bucket, Key="uploads/x.txt", Body=b"x")
-                seen = poll_until(
-                    lambda: s3.list_objects_v2(Bucket=bucket, Prefix="seen/").get("KeyCount", 0), timeout_s=30
-                )
+                seen = poll_until(partial(_count, s3, bucket, "seen/"), timeout_s=30)
                 if not seen:
                     raise RuntimeError("the S3 → SNS → SQS → Lambda delivery did not arrive within 30 s")
                 deliveries.append(time.perf_counter() - began)
@@ -57,7 +61,8 @@ def run(rounds: int = 3) -> list[tuple[str, str]]:
                 aws.stop()
 
     def median_ms(values: list[float]) -> str:
-        return f"{statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"
+        low, mid, high = (v * 1000 for v in (min(values), statistics.median(values), max(values)))
+        return f"{mid:.0f} ms (min {low:.0f}, max {high:.0f})"
 
     return [
         ("rounds", str(rounds)),
