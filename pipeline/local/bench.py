@@ -33,7 +33,12 @@ def _count(s3: Any, bucket: str, prefix: str) -> int:
 
 def run(rounds: int = 3) -> list[tuple[str, str]]:
     """Measure start, deploy, cold and warm invocations, and S3 → Lambda delivery; returns table rows."""
-    starts, deploys, colds, warms, deliveries, resources = [], [], [], [], [], 0
+    starts: list[float] = []
+    deploys: list[float] = []
+    colds: list[float] = []
+    warms: list[float] = []
+    deliveries: list[float] = []
+    resources = 0
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as state:
             began = time.perf_counter()
