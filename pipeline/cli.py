@@ -88,8 +88,11 @@ def _start(port: int, state_dir: Path) -> EmbeddedAws:
     from pipeline.local.stack import EmbeddedAws
 
     aws = EmbeddedAws(port, state_dir=state_dir)
-    with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
-        aws.start()
+    try:
+        with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
+            aws.start()
+    except PipelineError as exc:
+        raise _fail(exc) from exc
 
     def show(config: FunctionConfig, result: InvokeResult, source: str) -> None:
         cold = " (cold)" if result.cold_start else ""
@@ -115,13 +118,14 @@ def up(
     state_dir: StateOpt = Path(".pipeline"),
 ) -> None:
     """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM."""
+    parameters = _parameters(param)
     aws = _start(port, state_dir)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     try:
         with console.status(f"Deploying {template} as stack {stack_name} …"):
-            stack = aws.deploy(template, stack_name, _parameters(param))
+            stack = aws.deploy(template, stack_name, parameters)
         console.print(_stack_table(stack))
         console.print(_outputs_table(stack.outputs))
         console.print(_functions_table(aws))

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.request
@@ -120,18 +121,21 @@ class EmbeddedAws:
         """Start moto's server and the pollers; returns self."""
         from moto.server import ThreadedMotoServer
 
+        # moto's server binds in a thread and never reports a failure to bind: try the port first.
+        with socket.socket() as probe:
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise LocalStackError(
+                    f"Cannot listen on {self.host}:{self.port} ({exc.strerror}). Is another `pipeline up` "
+                    "running? Stop it, or pick another port with --port."
+                ) from exc
         cfn_models.install()
         patches.install(self)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        try:
-            self._server.start()
-        except OSError as exc:
-            raise LocalStackError(
-                f"Cannot listen on {self.host}:{self.port} ({exc}). Is another `pipeline up` running? "
-                "Stop it, or pick another port with --port."
-            ) from exc
+        self._server.start()
         self._configure_moto()
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)
         self._mappings.start()

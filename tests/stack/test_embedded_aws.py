@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.errors import UnsupportedResourceError
+from pipeline.errors import LocalStackError, UnsupportedResourceError
 from pipeline.local.stack import EmbeddedAws, poll_until
 from tests.conftest import TEMPLATES
 from tests.stack.conftest import Deploy
@@ -158,6 +159,23 @@ def test_step_functions_catch_a_named_lambda_error(aws: EmbeddedAws, deploy: Dep
     assert counter["Body"].read() == b"1"
 
 
+def test_step_functions_sdk_integrations_reach_dynamodb_sns_and_sqs(aws: EmbeddedAws, deploy: Deploy) -> None:
+    # Given a workflow that puts an item, publishes to a topic and sends to a queue
+    stack = deploy("sdk-integrations.yaml")
+
+    # When it runs
+    execution = _run(aws, stack.outputs["WorkflowArn"], "sdk", {"id": "item-9", "title": "Tom"})
+
+    # Then each service received its call
+    assert execution["status"] == "SUCCEEDED", execution
+    output = json.loads(execution["output"])
+    assert output["published"]["MessageId"]
+    item = aws.client("dynamodb").get_item(TableName=stack.outputs["TableName"], Key={"id": {"S": "item-9"}})
+    assert item["Item"]["title"] == {"S": "Tom"}
+    messages = aws.client("sqs").receive_message(QueueUrl=stack.outputs["QueueUrl"])["Messages"]
+    assert [m["Body"] for m in messages] == ["item-9"]
+
+
 def test_functions_have_their_own_modules_environment_and_warm_globals(
     aws: EmbeddedAws, deploy: Deploy
 ) -> None:
@@ -250,3 +268,14 @@ def test_email_and_sms_deliveries_land_in_the_outbox_by_filter_policy(
     ]
     on_disk = [json.loads(line) for line in aws.outbox.path.read_text().splitlines()]
     assert [e for e in on_disk if e["topic_arn"] == stack.outputs["TopicArn"]] == mine
+
+
+def test_a_busy_port_is_a_clear_error_and_leaves_the_running_stack_alone(
+    aws: EmbeddedAws, tmp_path: Path
+) -> None:
+    # Given the embedded AWS already listening on its port
+    # When a second one is started on the same port
+    with pytest.raises(LocalStackError, match=r"Cannot listen on 127\.0\.0\.1:\d+ .*--port"):
+        EmbeddedAws(aws.port, state_dir=tmp_path).start()
+    # Then the first one still answers
+    assert "Buckets" in aws.client("s3").list_buckets()

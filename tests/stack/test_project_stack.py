@@ -157,3 +157,29 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_pipeline_up_refuses_an_unsupported_template_with_a_clear_error(tmp_path: Path) -> None:
+    # Given a template with a resource type the embedded AWS cannot create
+    # When `pipeline up` is asked to deploy it
+    result = subprocess.run(
+        [
+            str(BIN / "pipeline"),
+            "up",
+            "--port",
+            str(free_port()),
+            "--state-dir",
+            str(tmp_path),
+            "--template",
+            str(ROOT / "tests" / "fixtures" / "templates" / "unsupported.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    # Then it exits non-zero, naming the reason code, the type and the resource
+    assert result.returncode == 1
+    assert "[unsupported_resource]" in result.stderr
+    assert "AWS::AppSync::GraphQLApi (Api)" in result.stderr
