@@ -7,6 +7,22 @@ Every refusal carries a stable `reason` code and a sentence a person can act on.
 from __future__ import annotations
 
 
+#: Every reason code a refusal can carry, with the sentence a person reads. Stable: operators count by them.
+REASONS: dict[str, str] = {
+    "unsupported_type": "The file is not an image type we accept (JPEG, PNG, WebP, GIF or AVIF), judged by content.",
+    "too_large": "The file is larger than the upload limit.",
+    "empty_file": "The file is empty.",
+    "decompression_bomb": "The image claims more pixels than the limit; it could exhaust memory when decoded.",
+    "corrupt_image": "The image is truncated or damaged and cannot be decoded.",
+    "polyglot": "The file is an image and also carries another format's content (script, archive or document).",
+    "bad_key": "The object key is not of the form uploads/<collection>/<name>.",
+    "missing_object": "The uploaded object was deleted before it could be processed.",
+    "schema_violation": "The event does not match its JSON Schema contract.",
+    "stale_change": "A newer change for this record was already recorded.",
+    "internal_error": "Processing failed for a reason we did not foresee; operators have the details.",
+}
+
+
 class PipelineError(Exception):
     """Base of every error this project raises on purpose."""
 
@@ -21,6 +37,18 @@ class PipelineError(Exception):
     def message(self) -> str:
         """The sentence for a person."""
         return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        # "reason: sentence" is what Step Functions carries in an error's Cause; `split_cause` reads it back.
+        return f"{self.reason}: {self.message}"
+
+
+def split_cause(text: str) -> tuple[str, str]:
+    """Read a "reason: sentence" error message back into its reason code and sentence."""
+    reason, sep, message = text.partition(": ")
+    if sep and reason in REASONS:
+        return reason, message
+    return "internal_error", text
 
 
 class PermanentError(PipelineError):

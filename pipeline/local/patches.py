@@ -9,6 +9,8 @@
 - S3 bucket policies → statements whose Condition does not hold for the request are left out before moto
   evaluates them (moto treats an unmet condition as a deny). Requests to the embedded AWS stand for HTTPS
   requests to AWS, so `aws:SecureTransport` is "true" and a TLS-only policy lets them through.
+- DynamoDB writes and S3 conditional writes → atomic, as on AWS: moto's threaded server can interleave a
+  transaction's copy of a table with another request's write, and an If-Match check with another PUT.
 - S3 event notifications → as S3 writes them: keys keep `/` (moto encodes it as `%2F`), and each record
   carries the object's `versionId` and an increasing `sequencer` (moto gives neither).
 """
@@ -274,11 +276,48 @@ def _ignore(self: Queue, value: Any) -> None:
     return None
 
 
+_dynamodb_lock = threading.RLock()
+_s3_conditional_lock = threading.RLock()
+
+
+def _serialised(method: Any, lock: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    run.__wrapped__ = method  # type: ignore[attr-defined]
+    return run
+
+
+def _conditional_put(original: Any) -> Any:
+    def put_object(self: Any) -> Any:
+        if self.headers.get("If-Match") or self.headers.get("If-None-Match"):
+            with _s3_conditional_lock:
+                return original(self)
+        return original(self)
+
+    return put_object
+
+
+def install_atomic_writes() -> None:
+    """Make moto's DynamoDB writes and S3 conditional PUTs atomic under concurrency. Idempotent."""
+    if "atomic" in _originals:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.s3.responses import S3Response
+
+    _originals["atomic"] = True
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_lock))
+    S3Response.put_object = _conditional_put(S3Response.put_object)
+
+
 def install(router: Router) -> None:
     """Route moto's seams to `router`. Idempotent; a later call replaces the router."""
     global _router  # noqa: PLW0603 - moto's models are process-wide, so is the route
     _router = router
-    if _originals:
+    install_atomic_writes()
+    if "invoke" in _originals:
         return
     _originals["invoke"] = LambdaFunction.invoke
     _originals["subscription_publish"] = Subscription.publish

@@ -1,0 +1,99 @@
+"""Pydantic models shared by handlers, logic and adapters. State payloads are pointers, never file bytes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    """Base: immutable, and unknown fields are an error (a typo in a state's payload should fail loudly)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ObjectRef(Model):
+    """Where an uploaded object version lives."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    size: int | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+
+
+class ImageInfo(Model):
+    """What the content says the image is."""
+
+    format: str  # JPEG, PNG, WEBP, GIF, AVIF
+    mime: str
+    width: int
+    height: int
+
+
+class ImageMetadata(Model):
+    """Descriptive metadata that may be published. GPS is never kept."""
+
+    taken_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+
+
+class Rendition(Model):
+    """One generated thumbnail."""
+
+    width: int
+    height: int
+    format: str
+    mime: str
+    bytes: int
+    key: str = ""
+
+
+class UserMetadata(Model):
+    """The S3 user metadata an uploader may set."""
+
+    title: str | None = None
+    author: str | None = None
+    category: str | None = None
+    owner: str | None = None
+
+
+class Upload(Model):
+    """A validated upload: what every later step of the file workflow works from."""
+
+    source: ObjectRef
+    item_id: str
+    collection: str
+    name: str
+    image: ImageInfo
+    bytes: int
+    sha256: str
+    user: UserMetadata = Field(default_factory=UserMetadata)
+
+
+class VersionRecord(Model):
+    """One recorded version of an item, as the metadata table stores it."""
+
+    item_id: str
+    version: int
+    collection: str
+    name: str
+    source: ObjectRef
+    image: ImageInfo
+    bytes: int
+    sha256: str
+    user: UserMetadata = Field(default_factory=UserMetadata)
+    metadata: ImageMetadata = Field(default_factory=ImageMetadata)
+    thumbnails: list[Rendition] = Field(default_factory=list)
+    recorded_at: str
+
+
+class ItemState(Model):
+    """An item's pointer: which version is latest, and how many are recorded."""
+
+    item_id: str
+    collection: str
+    latest: int | None = None
+    versions: int = 0
+    updated_at: str | None = None
