@@ -54,5 +54,18 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m pipeline.local.bench
 
+# `sam build` runs these (Metadata: BuildMethod: makefile): the Lambda code without the local tools, and its
+# dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).
+LAMBDA_PYTHON ?= 3.13
+LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
+	ExtractMetadataFunction RecordVersionFunction PublishFunction QuarantineFunction
+$(addprefix build-,$(LAMBDA_FUNCTIONS)):
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -r pipeline "$(ARTIFACTS_DIR)/"
+	rm -rf "$(ARTIFACTS_DIR)/pipeline/local" "$(ARTIFACTS_DIR)/pipeline/cli.py"
+	find "$(ARTIFACTS_DIR)/pipeline" -name __pycache__ -prune -exec rm -rf {} +
+	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform manylinux2014_aarch64 \
+		--implementation cp --python-version $(LAMBDA_PYTHON) --only-binary=:all: -r requirements-lambda.txt
+
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache

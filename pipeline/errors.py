@@ -6,15 +6,14 @@ Every refusal carries a stable `reason` code and a sentence a person can act on.
 
 from __future__ import annotations
 
-
 #: Every reason code a refusal can carry, with the sentence a person reads. Stable: operators count by them.
 REASONS: dict[str, str] = {
-    "unsupported_type": "The file is not an image type we accept (JPEG, PNG, WebP, GIF or AVIF), judged by content.",
+    "unsupported_type": "The file's content is not an image type we accept (JPEG, PNG, WebP, GIF or AVIF).",
     "too_large": "The file is larger than the upload limit.",
     "empty_file": "The file is empty.",
-    "decompression_bomb": "The image claims more pixels than the limit; it could exhaust memory when decoded.",
+    "decompression_bomb": "The image claims more pixels than allowed; decoding it could exhaust memory.",
     "corrupt_image": "The image is truncated or damaged and cannot be decoded.",
-    "polyglot": "The file is an image and also carries another format's content (script, archive or document).",
+    "polyglot": "The file is an image but also carries another format (a script, archive or document).",
     "bad_key": "The object key is not of the form uploads/<collection>/<name>.",
     "missing_object": "The uploaded object was deleted before it could be processed.",
     "schema_violation": "The event does not match its JSON Schema contract.",

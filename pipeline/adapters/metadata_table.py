@@ -3,7 +3,7 @@
 Items in the table (partition key `id`, sort key `version`):
 - `id=<item id>, version=0`: the pointer — `allocated` (versions handed out), `versions` (recorded),
   `latest`, `latest_sequencer`, `collection`, `updated_at`.
-- `id=<item id>, version=n ≥ 1`: one version — `status` (allocated → recorded), `doc` (the VersionRecord JSON).
+- `id=<item id>, version=n ≥ 1`: one version — `status` (allocated → recorded), `doc` (VersionRecord JSON).
 - `id=src#<source id>, version=0`: which version an uploaded object version was given, so a duplicate event
   gets the same version instead of a new one.
 """
@@ -72,9 +72,19 @@ class MetadataTable:
             previous = int(pointer["allocated"]["N"]) if pointer and "allocated" in pointer else 0
             version = previous + 1
             pointer_condition = (
-                {"ConditionExpression": "allocated = :previous", "ExpressionAttributeValues": {":previous": _n(previous), ":v": _n(version), ":c": _s(collection)}}
+                {
+                    "ConditionExpression": "allocated = :previous",
+                    "ExpressionAttributeValues": {
+                        ":previous": _n(previous),
+                        ":v": _n(version),
+                        ":c": _s(collection),
+                    },
+                }
                 if previous
-                else {"ConditionExpression": "attribute_not_exists(allocated)", "ExpressionAttributeValues": {":v": _n(version), ":c": _s(collection)}}
+                else {
+                    "ConditionExpression": "attribute_not_exists(allocated)",
+                    "ExpressionAttributeValues": {":v": _n(version), ":c": _s(collection)},
+                }
             )
             try:
                 self.ddb.transact_write_items(
@@ -82,7 +92,12 @@ class MetadataTable:
                         {
                             "Put": {
                                 "TableName": self.table,
-                                "Item": {"id": _s(source_key), "version": _n(POINTER), "item_id": _s(item_id), "assigned": _n(version)},
+                                "Item": {
+                                    "id": _s(source_key),
+                                    "version": _n(POINTER),
+                                    "item_id": _s(item_id),
+                                    "assigned": _n(version),
+                                },
                                 "ConditionExpression": "attribute_not_exists(id)",
                             }
                         },
@@ -98,7 +113,11 @@ class MetadataTable:
                         {
                             "Put": {
                                 "TableName": self.table,
-                                "Item": {"id": _s(item_id), "version": _n(version), "status": _s("allocated")},
+                                "Item": {
+                                    "id": _s(item_id),
+                                    "version": _n(version),
+                                    "status": _s("allocated"),
+                                },
                                 "ConditionExpression": "attribute_not_exists(id)",
                             }
                         },
@@ -109,7 +128,9 @@ class MetadataTable:
                     continue  # a concurrent allocation or a duplicate won: read again
                 raise TransientError(f"DynamoDB TransactWriteItems failed: {exc}") from exc
             return Allocation(version, duplicate=False)
-        raise TransientError(f"Could not allocate a version of {item_id} in {attempts} attempts; retry later.")
+        raise TransientError(
+            f"Could not allocate a version of {item_id} in {attempts} attempts; retry later."
+        )
 
     def record(self, record: VersionRecord) -> bool:
         """Store a version's metadata and count it, once; returns False when it was already recorded."""
@@ -144,7 +165,9 @@ class MetadataTable:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 if _cancelled_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
                     return False
-                raise TransientError(f"Recording {record.item_id} v{record.version} conflicted; retry.") from exc
+                raise TransientError(
+                    f"Recording {record.item_id} v{record.version} conflicted; retry."
+                ) from exc
             raise TransientError(f"DynamoDB TransactWriteItems failed: {exc}") from exc
         return True
 
@@ -197,7 +220,11 @@ class MetadataTable:
         paginator = self.ddb.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
             for entry in page["Items"]:
-                if entry["version"]["N"] == "0" and not entry["id"]["S"].startswith("src#") and "collection" in entry:
+                if (
+                    entry["version"]["N"] == "0"
+                    and not entry["id"]["S"].startswith("src#")
+                    and "collection" in entry
+                ):
                     state = self.state(entry["id"]["S"])
                     if state is not None:
                         states.append(state)

@@ -45,7 +45,9 @@ class ObjectStore:
             response = self.s3.head_object(Bucket=ref.bucket, Key=ref.key, **self._version(ref))
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchKey", "NoSuchVersion"):
-                raise PermanentError(f"s3://{ref.bucket}/{ref.key} no longer exists.", reason="missing_object") from exc
+                raise PermanentError(
+                    f"s3://{ref.bucket}/{ref.key} no longer exists.", reason="missing_object"
+                ) from exc
             raise TransientError(f"S3 HeadObject failed: {exc}") from exc
         return Head(
             size=int(response["ContentLength"]),
@@ -101,7 +103,7 @@ class ObjectStore:
         cache_control: str,
         attempts: int = 20,
     ) -> dict[str, Any]:
-        """Read-modify-write a JSON document with S3 conditional writes, so concurrent writers lose nothing."""
+        """Read-modify-write a JSON document with conditional writes, so concurrent writers lose nothing."""
         for _ in range(attempts):
             current, etag = self.read_json(bucket, key)
             updated = change(current)

@@ -273,6 +273,72 @@ class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]  
         return cls(resource_name, alarm.alarm_arn)
 
 
+def _cloudfront_id() -> str:
+    return "E" + uuid.uuid4().hex[:13].upper()
+
+
+class CloudFrontOriginAccessControl(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::CloudFront::OriginAccessControl`: recorded with an id (there is no CDN locally)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::OriginAccessControl"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFrontOriginAccessControl:
+        return cls(_cloudfront_id())
+
+
+class CloudFrontDistribution(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::CloudFront::Distribution`: an id and a `<id>.cloudfront.net` domain, as AWS would name it.
+
+    Nothing serves that domain locally: read the public bucket through the S3 API instead.
+    """
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::Distribution"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Id", "DomainName")
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+        self.domain_name = f"d{physical_id[1:].lower()}.cloudfront.net"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.domain_name if attribute_name == "DomainName" else self.physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFrontDistribution:
+        return cls(_cloudfront_id())
+
+
 def _api_filter(cfn_filter: dict[str, Any] | None) -> dict[str, Any] | None:
     """CloudFormation's `Filter.S3Key.Rules` → moto's internal `Filter.S3Key.FilterRule`."""
     if not cfn_filter:

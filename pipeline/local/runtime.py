@@ -210,6 +210,8 @@ class FunctionPool:
                 "LAMBDA_TASK_ROOT": str(self.config.code_dir),
                 "_HANDLER": self.config.handler,
                 "TZ": ":UTC",
+                # What `sam local` sets: Powertools Tracer then stays off, as there is no X-Ray daemon here.
+                "AWS_SAM_LOCAL": "true",
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )

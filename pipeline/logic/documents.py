@@ -110,11 +110,20 @@ def merge_listing(
     """A collection listing with `entry` added or replaced (a newer entry for an id wins), newest first."""
     entries = {e["id"]: e for e in (current or {}).get("items", [])}
     previous = entries.get(entry["id"])
-    if previous is None or (previous["updated_at"], previous["version"]) <= (entry["updated_at"], entry["version"]):
+    if previous is None or (previous["updated_at"], previous["version"]) <= (
+        entry["updated_at"],
+        entry["version"],
+    ):
         entries[entry["id"]] = entry
     items = sorted(entries.values(), key=lambda e: (e["updated_at"], e["id"]), reverse=True)
     newest = max(updated_at, (current or {}).get("updated_at") or "")
-    return {"schema": LISTING_SCHEMA, "collection": collection, "updated_at": newest, "count": len(items), "items": items}
+    return {
+        "schema": LISTING_SCHEMA,
+        "collection": collection,
+        "updated_at": newest,
+        "count": len(items),
+        "items": items,
+    }
 
 
 def merge_index(

@@ -26,7 +26,10 @@ def table() -> Iterator[MetadataTable]:
                 {"AttributeName": "id", "AttributeType": "S"},
                 {"AttributeName": "version", "AttributeType": "N"},
             ],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "version", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "id", "KeyType": "HASH"},
+                {"AttributeName": "version", "KeyType": "RANGE"},
+            ],
         )
         yield MetadataTable("metadata", client)
 
@@ -37,7 +40,9 @@ def _record(version: int, sequencer: str) -> VersionRecord:
         version=version,
         collection="cats",
         name="tom.jpg",
-        source=ObjectRef(bucket="b", key="uploads/cats/tom.jpg", version_id=f"v{version}", sequencer=sequencer),
+        source=ObjectRef(
+            bucket="b", key="uploads/cats/tom.jpg", version_id=f"v{version}", sequencer=sequencer
+        ),
         image=ImageInfo(format="JPEG", mime="image/jpeg", width=10, height=10),
         bytes=100,
         sha256="0" * 64,

@@ -1,0 +1,53 @@
+"""Settings of the Lambda functions: a Pydantic model built once per cold start from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class Settings(BaseModel):
+    """What the template passes every function (DESIGN.md §5: logic never reads os.environ)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    public_bucket: str = ""
+    quarantine_bucket: str = ""
+    table_name: str = ""
+    file_workflow_arn: str = ""
+    public_base_url: str = ""
+    thumbnail_widths: tuple[int, ...] = (128, 512, 1024)
+    thumbnail_format: str = "webp"
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+
+    @field_validator("thumbnail_widths", mode="before")
+    @classmethod
+    def _widths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        names = {
+            "public_bucket": "PUBLIC_BUCKET",
+            "quarantine_bucket": "QUARANTINE_BUCKET",
+            "table_name": "METADATA_TABLE",
+            "file_workflow_arn": "FILE_WORKFLOW_ARN",
+            "public_base_url": "PUBLIC_BASE_URL",
+            "thumbnail_widths": "THUMBNAIL_WIDTHS",
+            "thumbnail_format": "THUMBNAIL_FORMAT",
+            "max_upload_bytes": "MAX_UPLOAD_BYTES",
+            "max_pixels": "MAX_PIXELS",
+        }
+        return cls.model_validate({field: env[var] for field, var in names.items() if var in env})
+
+
+@cache
+def settings() -> Settings:
+    """This process's settings, read once."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,1 @@
+"""Lambda handlers: thin. Parse the event, call logic, shape the result (DESIGN.md D5)."""

@@ -1,0 +1,75 @@
+"""FileWorkflow step: the public JSON documents, built from what the metadata table stores (D9)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.adapters.metadata_table import MetadataTable
+from pipeline.adapters.objects import ObjectStore
+from pipeline.config import settings
+from pipeline.errors import TransientError
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic import documents
+
+store = ObjectStore()
+table = MetadataTable(settings().table_name)
+
+
+@logger.inject_lambda_context(correlation_id_path="item_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    item_id, version = str(event["item_id"]), int(event["version"])
+    config = settings()
+    base, bucket = config.public_base_url, config.public_bucket
+    state = table.state(item_id)
+    record = table.version(item_id, version)
+    if state is None or record is None or state.latest is None:
+        raise TransientError(f"Item {item_id} v{version} is not recorded yet.")
+    latest = record if state.latest == version else table.version(item_id, state.latest)
+    if latest is None:
+        raise TransientError(f"Item {item_id}'s latest version {state.latest} is not recorded yet.")
+
+    store.put_json(
+        bucket,
+        documents.version_key(item_id, version),
+        documents.version_document(record, base),
+        cache_control=documents.CACHE_IMMUTABLE,
+    )
+    item = documents.item_document(state, latest, base)
+    store.put_json(bucket, documents.item_key(item_id), item, cache_control=documents.CACHE_MUTABLE)
+    listing = store.update_json(
+        bucket,
+        documents.collection_key(state.collection),
+        partial(
+            documents.merge_listing,
+            collection=state.collection,
+            entry=documents.listing_entry(item),
+            updated_at=item["updated_at"],
+        ),
+        cache_control=documents.CACHE_MUTABLE,
+    )
+    store.update_json(
+        bucket,
+        documents.INDEX_KEY,
+        partial(
+            documents.merge_index,
+            collection=state.collection,
+            count=listing["count"],
+            updated_at=listing["updated_at"],
+            base_url=base,
+        ),
+        cache_control=documents.CACHE_MUTABLE,
+    )
+    return {
+        "event": "published",
+        "item_id": item_id,
+        "version": version,
+        "latest": latest.version,
+        "collection": state.collection,
+        "owner": record.user.owner or "unowned",
+        "url": item["links"]["self"],
+    }

@@ -1,0 +1,61 @@
+"""FileWorkflow step for refused files: a copy in quarantine with a JSON error record; nothing published."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.adapters.objects import ObjectStore
+from pipeline.config import settings
+from pipeline.errors import REASONS, split_cause
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.keys import item_id
+from pipeline.models import ObjectRef
+
+store = ObjectStore()
+
+
+def _reason(error: dict[str, Any]) -> tuple[str, str]:
+    """The reason code and detail from a Catch's {Error, Cause}; Cause is the Lambda error payload."""
+    try:
+        payload = json.loads(error.get("Cause") or "{}")
+    except json.JSONDecodeError:
+        payload = {"errorMessage": error.get("Cause", "")}
+    return split_cause(str(payload.get("errorMessage", "")))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ref = ObjectRef.model_validate(event["source"])
+    reason, detail = _reason(event.get("error", {}))
+    item = item_id(ref.bucket, ref.key)
+    logger.set_correlation_id(item)
+    bucket = settings().quarantine_bucket
+    base = f"quarantine/{ref.key}/{ref.version_id or 'null'}"
+    record = {
+        "key": ref.key,
+        "version_id": ref.version_id,
+        "item_id": item,
+        "reason": reason,
+        "reason_text": REASONS.get(reason, REASONS["internal_error"]),
+        "detail": detail,
+        "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    if reason != "missing_object":
+        store.copy(ref, bucket, f"{base}/object")
+    store.put_json(bucket, f"{base}/error.json", record, cache_control="no-store")
+    collection = ref.key.split("/")[1] if ref.key.count("/") >= 2 else "none"
+    return {
+        "event": "failed",
+        "item_id": item,
+        "collection": collection,
+        "owner": "unowned",
+        "reason": reason,
+        "detail": detail,
+        "key": ref.key,
+    }

@@ -1,0 +1,47 @@
+"""SQS batch of upload events → one FileWorkflow execution per created object, named by its business key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.adapters.workflows import Workflows
+from pipeline.config import settings
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.keys import execution_name, object_refs_from_s3_event
+
+processor = BatchProcessor(event_type=EventType.SQS)
+workflows = Workflows()
+
+
+def _s3_event(body: str) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(body)
+    if message.get("Type") == "Notification" and "Message" in message:  # an SNS envelope (raw delivery off)
+        inner: dict[str, Any] = json.loads(message["Message"])
+        return inner
+    return message
+
+
+def record_handler(record: SQSRecord) -> None:
+    for ref in object_refs_from_s3_event(_s3_event(record.body)):
+        started = workflows.start(
+            settings().file_workflow_arn, execution_name(ref), {"source": ref.model_dump()}
+        )
+        logger.info("workflow started" if started else "duplicate event", extra={"key": ref.key})
+        metrics.add_metric(
+            name="WorkflowsStarted" if started else "DuplicateUploadEvents", unit=MetricUnit.Count, value=1
+        )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,44 @@
+"""Decisions about one upload that need no AWS: size limits, user metadata, the validated record."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from pipeline.errors import PermanentError
+from pipeline.logic.keys import item_id, parse_upload_key
+from pipeline.models import ImageInfo, ObjectRef, Upload, UserMetadata
+
+#: S3 user metadata values are capped so that documents and notifications stay small.
+MAX_METADATA_CHARS = 200
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse empty and oversized objects from their head, before a byte is downloaded."""
+    if size == 0:
+        raise PermanentError("The file is empty.", reason="empty_file")
+    if size > max_bytes:
+        raise PermanentError(f"The file has {size} bytes; the limit is {max_bytes}.", reason="too_large")
+
+
+def user_metadata(metadata: Mapping[str, str]) -> UserMetadata:
+    """The optional `title`, `author`, `category`, `owner` an uploader set as S3 user metadata."""
+    fields = ("title", "author", "category", "owner")
+    return UserMetadata(
+        **{f: metadata[f].strip()[:MAX_METADATA_CHARS] for f in fields if metadata.get(f, "").strip()}
+    )
+
+
+def validated_upload(ref: ObjectRef, data: bytes, image: ImageInfo, metadata: Mapping[str, str]) -> Upload:
+    """The record every later step works from: where the object is, what it is, and whose item it is."""
+    collection, name = parse_upload_key(ref.key)
+    return Upload(
+        source=ref,
+        item_id=item_id(ref.bucket, ref.key),
+        collection=collection,
+        name=name,
+        image=image,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        user=user_metadata(metadata),
+    )
