@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
     from pipeline.local.runtime import FunctionConfig, InvokeResult
     from pipeline.local.stack import DeployedStack, EmbeddedAws
+    from pipeline.local.uploads import Outcome
 
 app = typer.Typer(help="Event-driven file and data publishing pipeline: local tools.", no_args_is_help=True)
 console = Console()
@@ -144,27 +145,161 @@ def up(
         aws.stop()
 
 
+EndpointOpt = Annotated[
+    str,
+    typer.Option("--endpoint-url", help="AWS endpoint; empty for AWS itself.", envvar="PIPELINE_ENDPOINT_URL"),
+]
+
+
+def _outcomes_table(outcomes: list[Outcome], expected: dict[str, str] | None = None) -> Table:
+    table = Table(title="Uploads", title_justify="left")
+    for column in ("File", "Outcome", "Item id", "Version", "Thumbnails", "JSON URL", "Seconds"):
+        table.add_column(column, overflow="fold")
+    for o in outcomes:
+        if o.state == "published":
+            state = f"[green]published[/]{' (latest)' if o.latest else ''}"
+        elif o.state == "quarantined":
+            state = f"[yellow]quarantined[/]: {o.reason}"
+        else:
+            state = "[red]pending[/] (no outcome in time)"
+        if expected is not None and _expected_ok(o, expected[o.name]) is False:
+            state += f" [red]✗ expected {expected[o.name]}[/]"
+        table.add_row(
+            o.name,
+            state,
+            o.item_id,
+            str(o.version or ""),
+            ",".join(map(str, o.thumbnails)),
+            o.url or (o.detail or ""),
+            f"{o.seconds:.1f}" if o.seconds is not None else "",
+        )
+    return table
+
+
+def _expected_ok(outcome: Outcome, expected: str) -> bool:
+    if expected == "published":
+        return outcome.state == "published"
+    return outcome.state == "quarantined" and outcome.reason == expected
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files to upload.", exists=True, dir_okay=False)],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection to upload into.")] = "default",
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for each file's outcome and report it.")] = False,
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 120.0,
+) -> None:
+    """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar."""
+    from rich.progress import Progress
+
+    from pipeline.local import uploads
+
+    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    with Progress(console=console) as progress:
+        task = progress.add_task("Uploading", total=len(paths))
+        outcomes = uploads.upload_paths(stack, paths, collection, progress=lambda _: progress.advance(task))
+        if wait:
+            waiting = progress.add_task("Processing", total=len(outcomes))
+            uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
+    console.print(_outcomes_table(outcomes))
+    if wait and any(o.state == "pending" for o in outcomes):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def status(
+    item: Annotated[str | None, typer.Argument(help="An item id: show its versions.")] = None,
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """Show the items the pipeline has recorded, or one item's versions."""
+    from pipeline.adapters.metadata_table import MetadataTable
+    from pipeline.local import uploads
+
+    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    table_store = MetadataTable(stack.outputs["MetadataTableName"], stack.client("dynamodb"))
+    if item is None:
+        table = Table(title="Items", title_justify="left")
+        for column in ("Item id", "Collection", "Latest", "Versions", "Updated"):
+            table.add_column(column)
+        for state in sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True):
+            table.add_row(state.item_id, state.collection, str(state.latest), str(state.versions), state.updated_at or "")
+        console.print(table)
+        return
+    state = table_store.state(item)
+    if state is None:
+        errors.print(f"No item {item}. `pipeline status` lists the items.")
+        raise typer.Exit(code=1)
+    table = Table(title=f"Item {item} in {state.collection}: latest v{state.latest}", title_justify="left")
+    for column in ("Version", "Name", "Format", "Size", "Bytes", "Source version", "Recorded"):
+        table.add_column(column)
+    for version in range(1, state.versions + 1):
+        record = table_store.version(item, version)
+        if record is not None:
+            table.add_row(
+                str(version),
+                record.name,
+                record.image.format,
+                f"{record.image.width}×{record.image.height}",
+                str(record.bytes),
+                record.source.version_id or "",
+                record.recorded_at,
+            )
+    console.print(table)
+
+
 @app.command()
 def demo(
     template: TemplateOpt = Path("template.yaml"),
     port: PortOpt = 4566,
     state_dir: StateOpt = Path(".pipeline"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 180.0,
 ) -> None:
-    """Start a fresh embedded AWS, deploy the project's template, show what runs, and stop."""
+    """Start a fresh embedded AWS, deploy the template, ingest sample files (good and bad), and show the outcomes."""
+    from rich.progress import Progress
+
+    from pipeline.local import samples, uploads
+
     started = time.perf_counter()
     aws = _start(port, state_dir)
     try:
         with console.status(f"Deploying {template} …"):
-            stack = aws.deploy(template, "pipeline-demo")
-        console.print(_stack_table(stack))
-        console.print(_outputs_table(stack.outputs))
-        console.print(_functions_table(aws))
-        seen = aws.client("cloudformation").describe_stacks(StackName="pipeline-demo")["Stacks"][0]
+            deployed = aws.deploy(template, "pipeline")
         console.print(
-            f"[bold green]Deployed[/] {len(stack.resources)} resources; the CloudFormation API reports "
-            f"{seen['StackStatus']}. Whole demo: {time.perf_counter() - started:.1f} s."
+            f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, {len(deployed.functions)} "
+            f"functions, in {deployed.seconds:.1f} s. Endpoint {aws.endpoint_url}."
         )
-        if seen["StackStatus"] != "CREATE_COMPLETE":
+        stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
+        files = [(name, make()) for name, make, _ in samples.SAMPLES]
+        expected = {name: outcome for name, _, outcome in samples.SAMPLES}
+        with Progress(console=console) as progress:
+            task = progress.add_task("Uploading samples", total=len(files))
+            outcomes = uploads.upload(stack, files, "demo", metadata={"owner": "demo", "author": "Pipeline demo"},
+                                      progress=lambda _: progress.advance(task))
+            waiting = progress.add_task("Processing", total=len(outcomes))
+            uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
+        console.print(_outcomes_table(outcomes, expected))
+
+        again_name = next(name for name, _, outcome in samples.SAMPLES if outcome == "published")
+        with console.status(f"Uploading {again_name} again (the same key: a new version of the same item) …"):
+            second = uploads.upload(stack, [(again_name, dict(files)[again_name])], "demo")
+            uploads.wait(stack, second, timeout)
+        console.print(_outcomes_table(second, {again_name: "published"}))
+        failures = [o for o in outcomes if not _expected_ok(o, expected[o.name])]
+        if second[0].state != "published" or second[0].version != 2 or not second[0].latest:
+            failures.append(second[0])
+            errors.print(f"[red]The re-upload of {again_name} did not become version 2 as latest.[/]")
+        console.print(_functions_table(aws))
+        console.print(
+            f"Public documents: aws --endpoint-url {aws.endpoint_url} s3 ls "
+            f"s3://{deployed.outputs['PublicBucketName']}/ --recursive   (PublicBaseUrl on AWS: "
+            f"{deployed.outputs['PublicBaseUrl']})"
+        )
+        console.print(f"Whole demo: {time.perf_counter() - started:.1f} s.")
+        if failures:
+            errors.print(f"[red]{len(failures)} file(s) did not reach their expected outcome.[/]")
             raise typer.Exit(code=1)
     except PipelineError as exc:
         raise _fail(exc) from exc

@@ -215,7 +215,7 @@ class FunctionPool:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
-        env.update(self.config.environment)
+        env.update({k: str(v) for k, v in self.config.environment.items()})  # Lambda has only strings
         return env
 
     def _take_worker(self) -> tuple[Worker | None, bool]:

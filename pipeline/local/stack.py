@@ -123,6 +123,7 @@ class EmbeddedAws:
 
         # moto's server binds in a thread and never reports a failure to bind: try the port first.
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine
             try:
                 probe.bind((self.host, self.port))
             except OSError as exc:

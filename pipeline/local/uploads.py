@@ -1,0 +1,147 @@
+"""Client-side tools for the upload pipeline: put files into the ingest bucket and find out what became of them.
+
+Used by `pipeline ingest`, `pipeline status` and `pipeline demo`; they talk to any endpoint (the embedded AWS
+or AWS itself) through the stack's Outputs. Not deployed to Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.adapters.clients import client
+from pipeline.logic.documents import item_key
+from pipeline.logic.keys import item_id
+
+
+@dataclass
+class Stack:
+    """A deployed pipeline, found by its CloudFormation Outputs."""
+
+    outputs: dict[str, str]
+    endpoint_url: str | None
+    region: str = "us-east-1"
+
+    @classmethod
+    def find(cls, stack_name: str, endpoint_url: str | None, region: str = "us-east-1") -> Stack:
+        cfn = client("cloudformation", endpoint_url=endpoint_url, region=region)
+        description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+        return cls(outputs, endpoint_url, region)
+
+    def client(self, service: str) -> Any:
+        return client(service, endpoint_url=self.endpoint_url, region=self.region)
+
+
+@dataclass
+class Outcome:
+    """What became of one uploaded file."""
+
+    name: str
+    key: str
+    version_id: str
+    item_id: str
+    started: float
+    state: str = "pending"  # pending | published | quarantined
+    reason: str | None = None
+    detail: str | None = None
+    version: int | None = None
+    latest: bool = False
+    thumbnails: list[int] = field(default_factory=list)
+    url: str | None = None
+    seconds: float | None = None
+
+
+def upload(
+    stack: Stack,
+    files: Iterable[tuple[str, bytes]],
+    collection: str,
+    *,
+    metadata: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """Put each (name, bytes) under uploads/<collection>/<name>; returns one pending Outcome per file."""
+    s3 = stack.client("s3")
+    bucket = stack.outputs["IngestBucketName"]
+    outcomes = []
+    for name, body in files:
+        key = f"uploads/{collection}/{name}"
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        started = time.monotonic()
+        response = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
+        outcomes.append(Outcome(name, key, response.get("VersionId", "null"), item_id(bucket, key), started))
+        if progress is not None:
+            progress(name)
+    return outcomes
+
+
+def upload_paths(stack: Stack, paths: Iterable[Path], collection: str, **kwargs: Any) -> list[Outcome]:
+    """Upload files from disk."""
+    return upload(stack, ((p.name, p.read_bytes()) for p in paths), collection, **kwargs)
+
+
+def _json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def check(stack: Stack, outcome: Outcome) -> Outcome:
+    """Look once for the file's published documents or its quarantine record; updates and returns `outcome`."""
+    s3 = stack.client("s3")
+    public = stack.outputs["PublicBucketName"]
+    quarantine = stack.outputs["QuarantineBucketName"]
+    error = _json(s3, quarantine, f"quarantine/{outcome.key}/{outcome.version_id}/error.json")
+    if error is not None:
+        outcome.state, outcome.reason, outcome.detail = "quarantined", error["reason"], error["detail"]
+    else:
+        document = _json(s3, public, item_key(outcome.item_id))
+        version_doc = None
+        if document is not None and document["source"]["version_id"] == outcome.version_id:
+            version_doc, outcome.latest = document, True
+        elif document is not None:
+            listing = s3.list_objects_v2(Bucket=public, Prefix=f"items/{outcome.item_id}/versions/")
+            for entry in listing.get("Contents", []):
+                candidate = _json(s3, public, entry["Key"])
+                if candidate is not None and candidate["source"]["version_id"] == outcome.version_id:
+                    version_doc = candidate
+        if version_doc is not None:
+            outcome.state = "published"
+            outcome.version = int(version_doc["version"])
+            outcome.thumbnails = [t["width"] for t in version_doc["thumbnails"]]
+            outcome.url = version_doc["links"]["self"]
+    if outcome.state != "pending" and outcome.seconds is None:
+        outcome.seconds = time.monotonic() - outcome.started
+    return outcome
+
+
+def wait(
+    stack: Stack,
+    outcomes: list[Outcome],
+    timeout_s: float = 120.0,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Poll until every file is published or quarantined, or the deadline passes (then some stay pending)."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(outcomes)
+    while pending and time.monotonic() < deadline:
+        for outcome in list(pending):
+            if check(stack, outcome).state != "pending":
+                pending.remove(outcome)
+                if on_done is not None:
+                    on_done(outcome)
+        if pending:
+            time.sleep(0.25)
+    return outcomes

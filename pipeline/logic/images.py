@@ -1,0 +1,738 @@
+"""Images: validation by content, descriptive metadata and thumbnails (DESIGN.md D10).
+
+Pure logic: bytes in, models out; no boto3, no environment, no file system. Pillow is used as a validator,
+so truncated files are errors and the pixel limit is checked from the header before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cache
+from io import BytesIO
+from typing import Any
+
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, features
+
+from pipeline.errors import PermanentError
+from pipeline.models import ImageInfo, ImageMetadata, Rendition
+
+#: How many leading bytes `sniff` looks at (an adapter can fetch just these with a ranged GET).
+SNIFF_BYTES = 64
+#: Accepted formats (Pillow's names) and their media types.
+MIME_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "AVIF": "image/avif",
+}
+#: Thumbnail output formats: the `ThumbnailFormat` parameter → Pillow's format name.
+THUMBNAIL_FORMATS: dict[str, str] = {"webp": "WEBP", "jpeg": "JPEG"}
+THUMBNAIL_QUALITY = 80
+#: Bytes after an image's logical end that are tolerated whatever they hold (editors append a newline or so).
+TOLERATED_TRAILING_BYTES = 16
+
+_ACCEPTED = "JPEG, PNG, WebP, GIF, AVIF"
+#: Whatever Pillow raises on a malformed file (it is not consistent about which).
+_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    EOFError,
+    IndexError,
+    KeyError,
+    struct.error,
+    ZeroDivisionError,
+)
+_BOMB_ERRORS: tuple[type[Exception], ...] = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+#: EXIF orientations that swap width and height.
+_TRANSPOSING = frozenset({5, 6, 7, 8})
+_ORIENTATION_METHODS: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_PILLOW_LOCK = threading.RLock()
+
+# --- what a file that is not an accepted image looks like ------------------------------------------------
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "PDF"),
+    (b"%!PS", "EPS/PostScript"),
+    (b"\xc5\xd0\xd3\xc6", "EPS/PostScript"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"PK\x05\x06", "ZIP"),
+    (b"PK\x07\x08", "ZIP"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x7fELF", "an executable"),
+    (b"MZ", "an executable"),
+    (b"RIFF", "RIFF (AVI/WAV)"),
+    (b"BM", "BMP"),
+)
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HTML_STARTS = ("<!doctype html", "<html", "<head", "<body", "<script", "<iframe")
+_SVG_STARTS = ("<?xml", "<svg", "<!doctype svg")
+
+# Another format's content inside an image: (needle in lower-cased data, what must follow it, label). Each is
+# 6+ specific bytes, so chance hits in compressed pixel data stay near one in 250 000 files of 5 MB (all
+# markers together). One `bytes.find` per needle is ~10x faster than one alternation regex over the file.
+_FOREIGN_MARKERS: tuple[tuple[bytes, re.Pattern[bytes], str], ...] = (
+    (b"<script", re.compile(rb"<script[\s>/]"), "a script"),
+    (b"<?php", re.compile(rb"<\?php\s"), "PHP code"),
+    (b"<html", re.compile(rb"<html[\s>]"), "HTML"),
+    (b"<!doctype", re.compile(rb"<!doctype\s+html"), "HTML"),
+    (b"<iframe", re.compile(rb"<iframe[\s>]"), "HTML"),
+    (b"%pdf-", re.compile(rb"%pdf-\d\.\d"), "PDF"),
+)
+#: A ZIP local file header, with a plausible "version needed" (1.0 to 6.3) after it; case matters.
+_ZIP_LOCAL_HEADER = re.compile(rb"PK\x03\x04[\x0a-\x3f]\x00")
+#: A JPEG marker inside entropy-coded data: 0xFF followed by neither stuffing (00), RSTn nor fill (FF).
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_SIZE = 22
+_ZIP_MAX_COMMENT = 0xFFFF
+
+
+def sniff(head: bytes) -> str:
+    """The accepted format (`JPEG`, `PNG`, `GIF`, `WEBP`, `AVIF`) named by a file's first bytes.
+
+    Raises PermanentError `empty_file` for no bytes and `unsupported_type` for anything else, naming what the
+    content looks like when that is recognisable.
+    """
+    if not head:
+        raise PermanentError("The file is empty (0 bytes).", reason="empty_file")
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if _ftyp_brands(head) & _AVIF_BRANDS:
+        return "AVIF"
+    what = describe(head)
+    if what is None:
+        message = (
+            f"The file's content is not an accepted image type ({_ACCEPTED}); its first bytes match none."
+        )
+    else:
+        message = f"The file's content is {what}, not an accepted image type ({_ACCEPTED})."
+    raise PermanentError(message, reason="unsupported_type")
+
+
+def describe(head: bytes) -> str | None:
+    """What a file that is not an accepted image looks like (`PDF`, `SVG/XML`, `HEIC/HEIF`…), or None."""
+    brands = _ftyp_brands(head)
+    if brands:
+        return "HEIC/HEIF" if brands & _HEIF_BRANDS else "MP4/QuickTime"
+    text = _as_text(head)
+    if text is not None:
+        start = text.lstrip("\ufeff \t\r\n").lower()
+        if start.startswith(_SVG_STARTS) or "<svg" in start:
+            return "SVG/XML"
+        if start.startswith(_HTML_STARTS):
+            return "HTML"
+        if start.startswith("%pdf-"):
+            return "PDF"
+        if start.startswith("%!ps"):
+            return "EPS/PostScript"
+        if b"%PDF-" not in head:
+            return "plain text"
+    if b"%PDF-" in head[:1024]:
+        return "PDF"
+    for signature, label in _SIGNATURES:
+        if head.startswith(signature):
+            return label
+    return None
+
+
+def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
+    """Validate an upload by its content and say what image it is.
+
+    Checks, in order: magic bytes (`empty_file`, `unsupported_type`), pixel count from the header before any
+    decoding (`decompression_bomb`), a full strict decode of the first frame (`corrupt_image`), then another
+    format's content inside or after the image (`polyglot`). Width and height are as displayed, that is after
+    the EXIF orientation.
+    """
+    fmt = sniff(data[:SNIFF_BYTES])
+    _require_readable(fmt)
+    im = _open(data, fmt)
+    try:
+        width, height = im.size
+        if width < 1 or height < 1:
+            raise PermanentError(
+                f"The {fmt} image claims a size of {width}x{height}.", reason="corrupt_image"
+            )
+        if width * height > max_pixels:
+            raise PermanentError(
+                f"The image claims {width}x{height} = {width * height:,} pixels, "
+                f"more than the limit of {max_pixels:,}.",
+                reason="decompression_bomb",
+            )
+        _decode(im, fmt)
+        multi_picture = im.format == "MPO"
+        if _orientation(im) in _TRANSPOSING:
+            width, height = height, width
+    finally:
+        im.close()
+    _refuse_foreign_content(data, fmt, multi_picture=multi_picture)
+    return ImageInfo(format=fmt, mime=MIME_TYPES[fmt], width=width, height=height)
+
+
+def extract_metadata(data: bytes) -> ImageMetadata:
+    """When the photo was taken and with which camera, from EXIF. GPS is never read.
+
+    Missing or unreadable EXIF gives None fields; odd EXIF values never raise.
+    """
+    fmt = sniff(data[:SNIFF_BYTES])
+    _require_readable(fmt)
+    im = _open(data, fmt)
+    try:
+        exif = _exif(im)
+        if exif is None:
+            return ImageMetadata()
+        details = _exif_ifd(exif, ExifTags.IFD.Exif)
+        taken_at = _exif_datetime(details.get(ExifTags.Base.DateTimeOriginal)) or _exif_datetime(
+            exif.get(ExifTags.Base.DateTime)
+        )
+        return ImageMetadata(
+            taken_at=taken_at,
+            camera_make=_exif_text(exif.get(ExifTags.Base.Make)),
+            camera_model=_exif_text(exif.get(ExifTags.Base.Model)),
+        )
+    finally:
+        im.close()
+
+
+def make_thumbnails(data: bytes, widths: Sequence[int], fmt: str) -> list[tuple[Rendition, bytes]]:
+    """Thumbnails of the given widths in `fmt` (`webp` or `jpeg`), largest first (DESIGN.md D10).
+
+    JPEG is decoded in draft mode at the smallest DCT scale that still covers the largest width; EXIF
+    orientation is applied first; each smaller width is reduced from the previous one; widths are never
+    upscaled (duplicates after capping are dropped); outputs are sRGB and carry no metadata at all.
+    """
+    out_fmt = _thumbnail_format(fmt)
+    src_fmt = sniff(data[:SNIFF_BYTES])
+    _require_readable(src_fmt)
+    im = _open(data, src_fmt)
+    try:
+        base, targets = _decode_oriented(im, src_fmt, widths, draft=True)
+        return _render(base, targets, _icc(im), out_fmt, chained=True)
+    finally:
+        im.close()
+
+
+def naive_thumbnails(data: bytes, widths: Sequence[int], fmt: str) -> list[tuple[Rendition, bytes]]:
+    """The reference for the benchmark: full decode, then LANCZOS from full size for every width."""
+    out_fmt = _thumbnail_format(fmt)
+    src_fmt = sniff(data[:SNIFF_BYTES])
+    _require_readable(src_fmt)
+    im = _open(data, src_fmt)
+    try:
+        _decode(im, src_fmt)
+        full = ImageOps.exif_transpose(im)
+        return _render(full, _targets(widths, full.size), _icc(im), out_fmt, chained=False)
+    finally:
+        im.close()
+
+
+def decode_for_thumbnails(data: bytes, widths: Sequence[int]) -> Image.Image:
+    """The oriented image `make_thumbnails` resizes from (evidence that JPEG draft mode is used)."""
+    src_fmt = sniff(data[:SNIFF_BYTES])
+    _require_readable(src_fmt)
+    im = _open(data, src_fmt)
+    try:
+        base, _ = _decode_oriented(im, src_fmt, widths, draft=True)
+        return base.copy()
+    finally:
+        im.close()
+
+
+# --- opening and decoding --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _strict_pillow() -> Iterator[None]:
+    """Pillow as a validator for this block: truncated data is an error, its bomb warning is an error.
+
+    `ImageFile.LOAD_TRUNCATED_IMAGES` is process-wide state another library may have set; it is forced off
+    here and restored after, under a lock so concurrent threads cannot interleave the save and restore.
+    """
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
+    """Open with only the sniffed format's plugin, so Pillow cannot fall back to another parser."""
+    try:
+        with _strict_pillow():
+            return Image.open(BytesIO(data), formats=[fmt])
+    except _BOMB_ERRORS as exc:
+        raise PermanentError(
+            _sentence(f"The image claims more pixels than the decoder's safety limit: {exc}"),
+            reason="decompression_bomb",
+        ) from exc
+    except _DECODE_ERRORS as exc:
+        raise PermanentError(
+            _sentence(f"The {fmt} image's header cannot be read: {exc}"), reason="corrupt_image"
+        ) from exc
+
+
+def _decode(im: ImageFile.ImageFile, fmt: str) -> None:
+    """Decode the current (first) frame completely; any shortfall is `corrupt_image`."""
+    try:
+        with _strict_pillow():
+            im.load()
+    except _BOMB_ERRORS as exc:
+        raise PermanentError(
+            _sentence(f"The image claims more pixels than the decoder's safety limit: {exc}"),
+            reason="decompression_bomb",
+        ) from exc
+    except _DECODE_ERRORS as exc:
+        raise PermanentError(
+            _sentence(f"The {fmt} image is truncated or damaged: {exc}"), reason="corrupt_image"
+        ) from exc
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
+
+
+@cache
+def _avif_readable() -> bool:
+    try:
+        return bool(features.check_module("avif"))
+    except ValueError:  # a Pillow too old to know the module
+        return False
+
+
+def _require_readable(fmt: str) -> None:
+    if fmt == "AVIF" and not _avif_readable():
+        raise PermanentError(
+            "The file is AVIF, which this deployment's image library cannot decode; "
+            "accepted here: JPEG, PNG, WebP, GIF.",
+            reason="unsupported_type",
+        )
+
+
+def _ftyp_brands(head: bytes) -> frozenset[bytes]:
+    """The major and compatible brands of an ISO-BMFF `ftyp` box at the start, if there is one."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return frozenset()
+    size = int.from_bytes(head[:4], "big")
+    end = min(size, len(head)) if size >= 16 else len(head)
+    return frozenset([head[8:12]] + [head[i : i + 4] for i in range(16, end - 3, 4)])
+
+
+def _as_text(head: bytes) -> str | None:
+    """The head as text if it is printable UTF-8 (a multi-byte character may be cut at the end)."""
+    for cut in range(4):
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if all(ch.isprintable() or ch in "\t\r\n\f\ufeff" for ch in text):
+            return text
+        return None
+    return None
+
+
+# --- polyglots -------------------------------------------------------------------------------------------
+
+
+def _refuse_foreign_content(data: bytes, fmt: str, *, multi_picture: bool) -> None:
+    """Refuse an image that also is another file: foreign markers anywhere, data after its end, a ZIP end."""
+    found = _find_foreign_marker(data)
+    if found is not None:
+        label, text, position = found
+        raise PermanentError(
+            f"The {fmt} image also contains {label} ({text!r} at byte {position:,}).", reason="polyglot"
+        )
+    end = _logical_end(data, fmt, multi_picture=multi_picture)
+    if end is None and fmt == "PNG":
+        raise PermanentError(
+            "The PNG image has no IEND chunk: it is truncated or damaged.", reason="corrupt_image"
+        )
+    trailing = data[end:] if end is not None else b""
+    if len(trailing) > TOLERATED_TRAILING_BYTES and trailing.strip(b"\x00\xff"):
+        what = describe(trailing[:SNIFF_BYTES])
+        kind = f" that looks like {what}" if what else ""
+        raise PermanentError(
+            f"The {fmt} image is followed by {len(trailing):,} bytes of other data{kind} (its end is at byte "
+            f"{end:,}).",
+            reason="polyglot",
+        )
+    if _ends_with_zip_directory(data):
+        raise PermanentError(
+            f"The {fmt} image is also a ZIP archive (its directory ends the file).", reason="polyglot"
+        )
+
+
+def _find_foreign_marker(data: bytes) -> tuple[str, str, int] | None:
+    """(label, text, offset) of the first foreign-format marker found, checking one kind at a time."""
+    lowered = data.lower()
+    for needle, pattern, label in _FOREIGN_MARKERS:
+        position = lowered.find(needle)
+        while position >= 0:
+            match = pattern.match(lowered, position)
+            if match is not None:
+                return label, data[position : match.end()].decode("latin-1").strip(), position
+            position = lowered.find(needle, position + 1)
+    position = data.find(b"PK\x03\x04")
+    while position >= 0:
+        if _ZIP_LOCAL_HEADER.match(data, position):
+            return "a ZIP archive", "PK\x03\x04", position
+        position = data.find(b"PK\x03\x04", position + 1)
+    return None
+
+
+def _ends_with_zip_directory(data: bytes) -> bool:
+    """A ZIP end-of-central-directory record whose comment runs exactly to the end of the file."""
+    floor = max(0, len(data) - _ZIP_END_SIZE - _ZIP_MAX_COMMENT)
+    pos = data.rfind(_ZIP_END, floor)
+    while pos >= 0:
+        comment = int.from_bytes(data[pos + 20 : pos + 22], "little")
+        if pos + _ZIP_END_SIZE + comment == len(data):
+            return True
+        pos = data.rfind(_ZIP_END, floor, pos)
+    return False
+
+
+def _logical_end(data: bytes, fmt: str, *, multi_picture: bool) -> int | None:
+    """Offset just after the image's own last byte, or None when its structure cannot be walked."""
+    walkers: dict[str, Callable[[bytes], int | None]] = {
+        "PNG": _png_end,
+        "GIF": _gif_end,
+        "WEBP": _webp_end,
+        "AVIF": _bmff_end,
+    }
+    if fmt != "JPEG":
+        return walkers[fmt](data)
+    end = _jpeg_end(data, 0)
+    # A multi-picture (MPO) file is several JPEGs back to back, as the camera wrote them.
+    while multi_picture and end is not None and data.startswith(b"\xff\xd8\xff", end):
+        end = _jpeg_end(data, end)
+    return end
+
+
+def _jpeg_end(data: bytes, start: int) -> int | None:
+    """Walk JPEG segments from the SOI at `start` to just after EOI."""
+    n = len(data)
+    i = start + 2
+    while i < n:
+        if data[i] != 0xFF:
+            return None
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:  # EOI
+            return i
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            continue
+        if i + 2 > n:
+            return None
+        length = int.from_bytes(data[i : i + 2], "big")
+        if length < 2 or i + length > n:
+            return None
+        i += length
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
+            found = _JPEG_MARKER.search(data, i)
+            if found is None:
+                return None
+            i = found.start()
+    return None
+
+
+def _png_end(data: bytes) -> int | None:
+    i, n = 8, len(data)
+    while i + 12 <= n:
+        length = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        i += 12 + length
+        if i > n:
+            return None
+        if kind == b"IEND":
+            return i
+    return None
+
+
+def _gif_end(data: bytes) -> int | None:
+    n = len(data)
+    if n < 13:
+        return None
+    flags = data[10]
+    i = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while i < n:
+        block = data[i]
+        if block == 0x3B:  # trailer
+            return i + 1
+        if block == 0x21:  # extension: label, then sub-blocks
+            end = _gif_sub_blocks_end(data, i + 2)
+        elif block == 0x2C:  # image descriptor, local colour table, LZW code size, sub-blocks
+            if i + 10 > n:
+                return None
+            local = data[i + 9]
+            i += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            end = _gif_sub_blocks_end(data, i + 1)
+        else:
+            return None
+        if end is None:
+            return None
+        i = end
+    return None
+
+
+def _gif_sub_blocks_end(data: bytes, i: int) -> int | None:
+    n = len(data)
+    while i < n:
+        size = data[i]
+        i += 1 + size
+        if size == 0:
+            return i
+    return None
+
+
+def _webp_end(data: bytes) -> int | None:
+    size = int.from_bytes(data[4:8], "little")
+    end = 8 + size + (size & 1)
+    return end if end <= len(data) else None
+
+
+def _bmff_end(data: bytes) -> int | None:
+    """End of the last well-formed top-level ISO-BMFF box (AVIF)."""
+    i, n = 0, len(data)
+    while i + 8 <= n:
+        size = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        if not all(0x20 <= c < 0x7F for c in kind):
+            break
+        header = 8
+        if size == 1:
+            if i + 16 > n:
+                break
+            size, header = int.from_bytes(data[i + 8 : i + 16], "big"), 16
+        elif size == 0:  # runs to the end of the file
+            return n
+        if size < header or i + size > n:
+            break
+        i += size
+    return i
+
+
+# --- metadata --------------------------------------------------------------------------------------------
+
+
+def _exif(im: Image.Image) -> Image.Exif | None:
+    """The image's EXIF, or None when it cannot be parsed (Pillow's "Corrupt EXIF" warnings silenced)."""
+    try:
+        with _strict_pillow(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return im.getexif()
+    except _DECODE_ERRORS:
+        return None
+
+
+def _exif_ifd(exif: Image.Exif, ifd: ExifTags.IFD) -> dict[int, Any]:
+    try:
+        return dict(exif.get_ifd(ifd))
+    except _DECODE_ERRORS:
+        return {}
+
+
+def _orientation(im: Image.Image) -> int:
+    exif = _exif(im)
+    value = exif.get(ExifTags.Base.Orientation) if exif is not None else None
+    return value if isinstance(value, int) and value in _ORIENTATION_METHODS else 1
+
+
+def _exif_text(value: object, *, limit: int = 128) -> str | None:
+    """An EXIF ASCII value as clean text: up to the first NUL, control characters dropped, trimmed."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in value.split("\x00", 1)[0] if ch.isprintable()).strip()
+    return text[:limit] or None
+
+
+def _exif_datetime(value: object) -> str | None:
+    """`2024:05:01 12:30:00` (EXIF) → `2024-05-01T12:30:00`; None for anything unparsable."""
+    text = _exif_text(value)
+    if text is None:
+        return None
+    for pattern in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y:%m:%d %H:%M"):
+        try:
+            return datetime.strptime(text[:19], pattern).isoformat(timespec="seconds")
+        except ValueError:
+            continue
+    return None
+
+
+# --- thumbnails ------------------------------------------------------------------------------------------
+
+
+def _decode_oriented(
+    im: ImageFile.ImageFile, fmt: str, widths: Sequence[int], *, draft: bool
+) -> tuple[Image.Image, list[tuple[int, int]]]:
+    """Decode (JPEG: at the smallest DCT scale covering the largest target) and apply the EXIF orientation."""
+    orientation = _orientation(im)
+    transposed = orientation in _TRANSPOSING
+    width, height = im.size
+    targets = _targets(widths, (height, width) if transposed else (width, height))
+    if draft and im.format in ("JPEG", "MPO"):
+        largest_w, largest_h = targets[0]
+        im.draft("RGB", (largest_h, largest_w) if transposed else (largest_w, largest_h))
+    _decode(im, fmt)
+    return _transpose(im, orientation), targets
+
+
+def _icc(im: Image.Image) -> bytes | None:
+    icc = im.info.get("icc_profile")
+    return icc if isinstance(icc, bytes) and icc else None
+
+
+def _thumbnail_format(fmt: str) -> str:
+    key = fmt.lower().lstrip(".")
+    key = "jpeg" if key == "jpg" else key
+    if key not in THUMBNAIL_FORMATS:
+        raise ValueError(f"Thumbnail format must be one of {sorted(THUMBNAIL_FORMATS)}, not {fmt!r}.")
+    return THUMBNAIL_FORMATS[key]
+
+
+def _targets(widths: Sequence[int], display: tuple[int, int]) -> list[tuple[int, int]]:
+    """(width, height) per rendition, largest first: never wider than the source, no width twice."""
+    if not widths or any(w < 1 for w in widths):
+        raise ValueError(f"Thumbnail widths must be positive and at least one: {list(widths)!r}.")
+    dw, dh = display
+    capped = sorted({min(int(w), dw) for w in widths}, reverse=True)
+    return [(w, max(1, round(w * dh / dw))) for w in capped]
+
+
+def _transpose(im: Image.Image, orientation: int) -> Image.Image:
+    """Apply an EXIF orientation (the same table as `ImageOps.exif_transpose`, read without raising)."""
+    method = _ORIENTATION_METHODS.get(orientation)
+    return im if method is None else im.transpose(method)
+
+
+def _render(
+    base: Image.Image, targets: list[tuple[int, int]], icc: bytes | None, out_fmt: str, *, chained: bool
+) -> list[tuple[Rendition, bytes]]:
+    """Resize to each target, largest first (from the previous result when chained), to sRGB, encode."""
+    source = _normalise_mode(base, keep_icc_space=icc is not None)
+    source.info.clear()  # nothing of the original's metadata may reach an output
+    previous = source
+    results: list[tuple[Rendition, bytes]] = []
+    for index, (width, height) in enumerate(targets):
+        start = previous if chained else source
+        image = start if start.size == (width, height) else _resize(start, (width, height))
+        if icc is not None and (index == 0 or not chained):
+            # On the largest rendition rather than the bigger decoded image; chained smaller ones inherit it.
+            image = _to_srgb(image, icc)
+        previous = image
+        blob = _encode(image, out_fmt)
+        rendition = Rendition(
+            width=width, height=height, format=out_fmt, mime=MIME_TYPES[out_fmt], bytes=len(blob)
+        )
+        results.append((rendition, blob))
+    return results
+
+
+def _resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _normalise_mode(im: Image.Image, *, keep_icc_space: bool) -> Image.Image:
+    """RGB, RGBA or L, so resampling is not nearest-neighbour (palette) and alpha survives.
+
+    CMYK is kept when an ICC profile will convert it; its conversion to sRGB happens after the first resize.
+    """
+    mode = im.mode
+    if mode in ("RGB", "L"):
+        return im.convert("RGBA") if "transparency" in im.info else im
+    if mode == "RGBA":
+        return im
+    if mode == "CMYK":
+        return im if keep_icc_space else im.convert("RGB")
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if im.has_transparency_data else "RGB")
+    if mode in ("LA", "La", "RGBa"):
+        return im.convert("RGBA")
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I"):  # 16-bit greyscale PNG: scale to 8 bits rather than clip
+        return im.convert("I").point(lambda value: value * (1 / 257)).convert("L")
+    return im.convert("RGBA" if im.has_transparency_data else "RGB")
+
+
+@cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
+    """Convert from the embedded profile to sRGB; if that cannot be done, keep the pixels as they are."""
+    out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+    try:
+        converted = ImageCms.profileToProfile(
+            im, ImageCms.ImageCmsProfile(BytesIO(icc)), _srgb(), outputMode=out_mode
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        converted = None
+    if converted is None:
+        return im.convert("RGB") if im.mode == "CMYK" else im
+    converted.info.clear()
+    return converted
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """Alpha composited onto white, for formats without alpha."""
+    background = Image.new("RGB", im.size, (255, 255, 255))
+    background.paste(im, mask=im.getchannel("A"))
+    return background
+
+
+def _encode(im: Image.Image, out_fmt: str) -> bytes:
+    """Encode with no metadata at all: no EXIF, XMP or ICC arguments, and an empty `info`."""
+    if out_fmt == "JPEG":
+        im = _flatten(im) if im.mode == "RGBA" else im if im.mode in ("RGB", "L") else im.convert("RGB")
+        params: dict[str, Any] = {"quality": THUMBNAIL_QUALITY, "optimize": True, "progressive": True}
+    else:
+        im = im if im.mode in ("RGB", "RGBA") else im.convert("RGB")
+        params = {"quality": THUMBNAIL_QUALITY, "method": 4}
+    im.info.clear()
+    buffer = BytesIO()
+    im.save(buffer, out_fmt, **params)
+    return buffer.getvalue()

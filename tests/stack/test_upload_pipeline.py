@@ -1,0 +1,278 @@
+"""The upload pipeline end to end on the embedded AWS: the project's template.yaml, real wiring, real files."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jsonschema
+import pytest
+from PIL import Image
+
+from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
+from pipeline.local.uploads import Outcome, Stack, check, upload, wait
+from tests.conftest import ROOT
+from tests.stack.conftest import Deploy
+
+pytestmark = pytest.mark.stack
+
+SCHEMAS = ROOT / "events" / "schemas" / "public"
+WIDTHS = [64, 160]
+
+
+def _schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return schema
+
+
+def _jpeg(width: int = 400, height: int = 300, *, orientation: int = 1, gps: bool = False, seed: int = 0) -> bytes:
+    image = Image.new("RGB", (width, height), (40 + seed % 200, 120, 200))
+    for x in range(0, width, 20):
+        image.paste((x % 255, 80, 160), (x, 0, x + 10, height))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "Acme"
+    exif[0x0110] = "Snapper 9"
+    if gps:
+        exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 17.0)}
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes(), quality=85)
+    return buffer.getvalue()
+
+
+def _png(size: int = 48, seed: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (size, size), (seed % 256, 0, 0, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pipeline_stack(aws: EmbeddedAws) -> Iterator[tuple[DeployedStack, Stack]]:
+    deployed = aws.deploy(
+        ROOT / "template.yaml",
+        "uploads",
+        {"ThumbnailWidths": ",".join(map(str, WIDTHS)), "MaxUploadBytes": "300000"},
+    )
+    yield deployed, Stack(deployed.outputs, aws.endpoint_url, aws.region)
+
+
+@pytest.fixture(scope="module")
+def item_events(aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]) -> str:
+    """A queue subscribed to ItemEvents, as any other consumer would subscribe its own."""
+    deployed, _ = pipeline_stack
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    url = sqs.create_queue(QueueName="test-item-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=deployed.outputs["ItemEventsTopicArn"], Protocol="sqs", Endpoint=arn)
+    return str(url)
+
+
+def _drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
+    sqs = aws.client("sqs")
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        messages.extend(json.loads(m["Body"]) for m in batch)
+        for m in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def _public(aws: EmbeddedAws, stack: Stack, key: str) -> Any:
+    body = aws.client("s3").get_object(Bucket=stack.outputs["PublicBucketName"], Key=key)
+    return body
+
+
+def _settled(stack: Stack, outcomes: list[Outcome], timeout_s: float = 90) -> list[Outcome]:
+    wait(stack, outcomes, timeout_s)
+    pending = [o.name for o in outcomes if o.state == "pending"]
+    assert not pending, f"no outcome within {timeout_s} s for {pending}"
+    return outcomes
+
+
+def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack], item_events: str
+) -> None:
+    # Given a rotated photo with GPS and camera EXIF, and an owner set as S3 user metadata
+    _, stack = pipeline_stack
+    photo = _jpeg(orientation=6, gps=True)
+
+    # When it is dropped into the ingest bucket
+    [outcome] = _settled(stack, upload(stack, [("tom.jpg", photo)], "cats", metadata={"owner": "ada", "title": "Tom"}))
+
+    # Then it is published as the latest version 1 with thumbnails of the configured widths
+    assert (outcome.state, outcome.version, outcome.latest) == ("published", 1, True)
+    assert sorted(outcome.thumbnails) == WIDTHS
+    item = json.loads(_public(aws, stack, f"items/{outcome.item_id}.json")["Body"].read())
+    jsonschema.validate(item, _schema("item"))
+    assert (item["title"], item["owner"], item["versions"]) == ("Tom", "ada", 1)
+    assert (item["image"]["width"], item["image"]["height"]) == (400, 300)
+    assert (item["metadata"]["camera_make"], item["metadata"]["camera_model"]) == ("Acme", "Snapper 9")
+    assert "gps" not in json.dumps(item).lower()
+    assert item["source"] == {"key": "uploads/cats/tom.jpg", "version_id": outcome.version_id}
+    assert all(t["url"].startswith(stack.outputs["PublicBaseUrl"]) for t in item["thumbnails"])
+
+    # ...the thumbnails are portrait (orientation applied), immutable, and carry no EXIF at all
+    for thumbnail in item["thumbnails"]:
+        key = thumbnail["url"].removeprefix(stack.outputs["PublicBaseUrl"] + "/")
+        assert key == f"thumbs/{outcome.item_id}/1/{thumbnail['width']}.webp"
+        stored = _public(aws, stack, key)
+        assert "immutable" in stored["CacheControl"]
+        assert stored["ContentType"] == "image/webp"
+        image = Image.open(io.BytesIO(stored["Body"].read()))
+        assert image.width == thumbnail["width"] and image.height > image.width
+        assert not image.getexif() and "exif" not in image.info and "icc_profile" not in image.info
+
+    # ...the documents have the right types and cache lifetimes, and validate against their schemas
+    version_doc = _public(aws, stack, f"items/{outcome.item_id}/versions/1.json")
+    assert version_doc["ContentType"].startswith("application/json")
+    assert "immutable" in version_doc["CacheControl"]
+    assert "max-age=60" in _public(aws, stack, f"items/{outcome.item_id}.json")["CacheControl"]
+    jsonschema.validate(json.loads(version_doc["Body"].read()), _schema("item"))
+    listing = json.loads(_public(aws, stack, "collections/cats.json")["Body"].read())
+    jsonschema.validate(listing, _schema("collection"))
+    assert [e["id"] for e in listing["items"]] == [outcome.item_id]
+    index = json.loads(_public(aws, stack, "index.json")["Body"].read())
+    jsonschema.validate(index, _schema("index"))
+    assert {"name": "cats", "count": 1} == {k: v for k, v in index["collections"][0].items() if k in ("name", "count")}
+
+    # ...and followers can hear of it: a "published" ItemEvents message with filterable attributes
+    def published() -> list[dict[str, Any]]:
+        return [m for m in _drain(aws, item_events) if json.loads(m["Message"])["item_id"] == outcome.item_id]
+
+    [event] = poll_until(published, timeout_s=10)
+    attributes = {k: v["Value"] for k, v in event["MessageAttributes"].items()}
+    assert attributes == {"event": "published", "item_id": outcome.item_id, "collection": "cats", "owner": "ada"}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "reason"),
+    [
+        ("report.jpg", b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "unsupported_type"),
+        ("drawing.png", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "unsupported_type"),
+        ("empty.jpg", b"", "empty_file"),
+        ("cut.jpg", _jpeg()[:1500], "corrupt_image"),
+        ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_001, "too_large"),
+    ],
+    ids=["pdf", "svg", "empty", "truncated", "too-large"],
+)
+def test_a_refused_file_is_quarantined_with_its_reason_and_nothing_is_published(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack], name: str, body: bytes, reason: str
+) -> None:
+    # Given a file the pipeline must refuse
+    _, stack = pipeline_stack
+    # When it is uploaded
+    [outcome] = _settled(stack, upload(stack, [(name, body)], "bad"))
+    # Then it is quarantined with the reason code and an error record, and nothing about it is public
+    assert (outcome.state, outcome.reason) == ("quarantined", reason)
+    s3 = aws.client("s3")
+    prefix = f"quarantine/{outcome.key}/{outcome.version_id}/"
+    record = json.loads(s3.get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=prefix + "error.json")["Body"].read())
+    assert {"key", "reason", "detail", "time"} <= set(record)
+    assert record["reason"] == reason
+    public = s3.list_objects_v2(Bucket=stack.outputs["PublicBucketName"], Prefix=f"items/{outcome.item_id}")
+    assert public.get("KeyCount", 0) == 0
+
+
+def test_a_re_upload_of_the_same_key_becomes_version_2_as_latest(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]
+) -> None:
+    # Given a published item
+    _, stack = pipeline_stack
+    _settled(stack, upload(stack, [("felix.png", _png(seed=1))], "cats"))
+    # When the same key is uploaded again
+    [second] = _settled(stack, upload(stack, [("felix.png", _png(seed=2))], "cats"))
+    # Then it is version 2 of the same item, and the latest
+    assert (second.state, second.version, second.latest) == ("published", 2, True)
+    item = json.loads(_public(aws, stack, f"items/{second.item_id}.json")["Body"].read())
+    assert (item["version"], item["versions"]) == (2, 2)
+    assert json.loads(_public(aws, stack, f"items/{second.item_id}/versions/1.json")["Body"].read())["version"] == 1
+
+
+def test_a_duplicate_s3_event_creates_no_new_version(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]
+) -> None:
+    # Given a published upload, and a copy of the S3 event that announced it
+    deployed, stack = pipeline_stack
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    tap = sqs.create_queue(QueueName="test-upload-events-tap")["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=deployed.outputs["UploadEventsTopicArn"],
+        Protocol="sqs",
+        Endpoint=tap_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    [outcome] = _settled(stack, upload(stack, [("dup.png", _png(seed=3))], "dups"))
+    events = [m for m in _drain_raw(aws, tap) if "dups/dup.png" in m]
+    assert len(events) == 1
+    publishes_before = aws.runtime.stats()[deployed.physical_id("PublishFunction")][1].invocations
+
+    # When the same event is delivered again
+    sqs.send_message(QueueUrl=deployed.outputs["UploadsQueueUrl"], MessageBody=events[0])
+
+    # Then the workflow runs through idempotently (Publish is called again) but the item still has one version
+    def republished() -> bool:
+        stats = aws.runtime.stats()[deployed.physical_id("PublishFunction")][1]
+        return stats.invocations > publishes_before
+
+    assert poll_until(republished, timeout_s=30)
+    item = json.loads(_public(aws, stack, f"items/{outcome.item_id}.json")["Body"].read())
+    assert (item["version"], item["versions"]) == (1, 1)
+    assert check(stack, outcome).version == 1
+
+
+def _drain_raw(aws: EmbeddedAws, queue_url: str) -> list[str]:
+    sqs = aws.client("sqs")
+    bodies: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies.extend(m["Body"] for m in batch)
+        for m in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
+
+
+def test_fifty_concurrent_uploads_into_one_collection_all_appear_in_its_listing(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]
+) -> None:
+    # Given 50 different small images
+    _, stack = pipeline_stack
+    files = [(f"pic-{i:02d}.png", _png(size=16, seed=i)) for i in range(50)]
+
+    # When they are uploaded at once, into one collection
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        batches = list(pool.map(lambda f: upload(stack, [f], "crowd"), files))
+    outcomes = _settled(stack, [o for batch in batches for o in batch], timeout_s=240)
+
+    # Then every one is published and the listing has all 50, newest first
+    assert {o.state for o in outcomes} == {"published"}
+    listing = json.loads(_public(aws, stack, "collections/crowd.json")["Body"].read())
+    jsonschema.validate(listing, _schema("collection"))
+    assert listing["count"] == 50
+    assert {e["id"] for e in listing["items"]} == {o.item_id for o in outcomes}
+    times = [e["updated_at"] for e in listing["items"]]
+    assert times == sorted(times, reverse=True)
+    index = json.loads(_public(aws, stack, "index.json")["Body"].read())
+    assert next(c for c in index["collections"] if c["name"] == "crowd")["count"] == 50
+
+
+def test_published_documents_never_name_internal_buckets(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]
+) -> None:
+    # Given everything the tests above published
+    deployed, stack = pipeline_stack
+    s3 = aws.client("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=stack.outputs["PublicBucketName"]).get("Contents", [])
+        if o["Key"].endswith(".json")
+    ]
+    assert keys
+    # Then no public document names the ingest or quarantine bucket
+    for key in keys:
+        text = _public(aws, stack, key)["Body"].read().decode()
+        assert deployed.outputs["IngestBucketName"] not in text, key
+        assert deployed.outputs["QuarantineBucketName"] not in text, key
+
