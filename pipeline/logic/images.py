@@ -276,12 +276,13 @@ def decode_for_thumbnails(data: bytes, widths: Sequence[int]) -> Image.Image:
 
 @contextmanager
 def _strict_pillow() -> Iterator[None]:
-    """Pillow as a validator for this block: truncated data is an error, its bomb warning is an error.
+    """Pillow as a validator here: truncated data and its bomb warning are errors; EXIF noise is not.
 
     `ImageFile.LOAD_TRUNCATED_IMAGES` is process-wide state another library may have set; it is forced off
     here and restored after, under a lock so concurrent threads cannot interleave the save and restore.
     """
     with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data" and the like: odd, not fatal
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = ImageFile.LOAD_TRUNCATED_IMAGES
         ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -556,10 +557,9 @@ def _bmff_end(data: bytes) -> int | None:
 
 
 def _exif(im: Image.Image) -> Image.Exif | None:
-    """The image's EXIF, or None when it cannot be parsed (Pillow's "Corrupt EXIF" warnings silenced)."""
+    """The image's EXIF, or None when it cannot be parsed."""
     try:
-        with _strict_pillow(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with _strict_pillow():
             return im.getexif()
     except _DECODE_ERRORS:
         return None
