@@ -53,6 +53,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m pipeline.local.bench
+	$(BIN)/python -m pipeline.local.bench_images
 
 # `sam build` runs these (Metadata: BuildMethod: makefile): the Lambda code without the local tools, and its
 # dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).

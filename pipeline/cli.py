@@ -101,7 +101,7 @@ def _start(port: int, state_dir: Path) -> EmbeddedAws:
             message = (result.error or {}).get("errorMessage", "")
             console.print(
                 f"[red]✗[/] {config.name} from {source}: [red]{result.error_type}[/] {message} "
-                f"({result.duration_ms:.0f} ms{cold}) — log: {aws.runtime.stats()[config.name][2]}"
+                f"({result.duration_ms:.0f} ms{cold}) — log: {aws.runtime.log_dir / (config.name + '.log')}"
             )
         else:
             console.print(f"[green]✓[/] {config.name} from {source} ({result.duration_ms:.0f} ms{cold})")
@@ -147,7 +147,9 @@ def up(
 
 EndpointOpt = Annotated[
     str,
-    typer.Option("--endpoint-url", help="AWS endpoint; empty for AWS itself.", envvar="PIPELINE_ENDPOINT_URL"),
+    typer.Option(
+        "--endpoint-url", help="AWS endpoint; empty for AWS itself.", envvar="PIPELINE_ENDPOINT_URL"
+    ),
 ]
 
 
@@ -185,7 +187,9 @@ def _expected_ok(outcome: Outcome, expected: str) -> bool:
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files to upload.", exists=True, dir_okay=False)],
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection to upload into.")] = "default",
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to upload into.")
+    ] = "default",
     wait: Annotated[bool, typer.Option("--wait", help="Wait for each file's outcome and report it.")] = False,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
@@ -224,8 +228,10 @@ def status(
         table = Table(title="Items", title_justify="left")
         for column in ("Item id", "Collection", "Latest", "Versions", "Updated"):
             table.add_column(column)
-        for state in sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True):
-            table.add_row(state.item_id, state.collection, str(state.latest), str(state.versions), state.updated_at or "")
+        for row in sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True):
+            table.add_row(
+                row.item_id, row.collection, str(row.latest), str(row.versions), row.updated_at or ""
+            )
         console.print(table)
         return
     state = table_store.state(item)
@@ -242,7 +248,7 @@ def status(
                 str(version),
                 record.name,
                 record.image.format,
-                f"{record.image.width}×{record.image.height}",
+                f"{record.image.width}x{record.image.height}",
                 str(record.bytes),
                 record.source.version_id or "",
                 record.recorded_at,
@@ -257,7 +263,7 @@ def demo(
     state_dir: StateOpt = Path(".pipeline"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 180.0,
 ) -> None:
-    """Start a fresh embedded AWS, deploy the template, ingest sample files (good and bad), and show the outcomes."""
+    """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
 
     from pipeline.local import samples, uploads
@@ -268,7 +274,8 @@ def demo(
         with console.status(f"Deploying {template} …"):
             deployed = aws.deploy(template, "pipeline")
         console.print(
-            f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, {len(deployed.functions)} "
+            f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, "
+            f"{len(deployed.functions)} "
             f"functions, in {deployed.seconds:.1f} s. Endpoint {aws.endpoint_url}."
         )
         stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
@@ -276,8 +283,13 @@ def demo(
         expected = {name: outcome for name, _, outcome in samples.SAMPLES}
         with Progress(console=console) as progress:
             task = progress.add_task("Uploading samples", total=len(files))
-            outcomes = uploads.upload(stack, files, "demo", metadata={"owner": "demo", "author": "Pipeline demo"},
-                                      progress=lambda _: progress.advance(task))
+            outcomes = uploads.upload(
+                stack,
+                files,
+                "demo",
+                metadata={"owner": "demo", "author": "Pipeline demo"},
+                progress=lambda _: progress.advance(task),
+            )
             waiting = progress.add_task("Processing", total=len(outcomes))
             uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
         console.print(_outcomes_table(outcomes, expected))

@@ -57,10 +57,16 @@ def main() -> None:
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     started = time.perf_counter()
     try:
-        handler = getattr(importlib.import_module(module_name.replace("/", ".")), function_name)
+        module = importlib.import_module(module_name.replace("/", "."))
+        handler = getattr(module, function_name)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as the init error, as Lambda does
         error = _error(exc)
-        error["errorType"] = f"Runtime.ImportModuleError: {error['errorType']}"
+        if isinstance(exc, SyntaxError):
+            error["errorType"] = "Runtime.UserCodeSyntaxError"
+        elif isinstance(exc, ImportError):
+            error["errorType"] = "Runtime.ImportModuleError"
+        elif isinstance(exc, AttributeError) and "module" in locals():
+            error["errorType"] = "Runtime.HandlerNotFound"
         _send(out, {"type": "init_error", "error": error})
         return
     _send(out, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})

@@ -9,8 +9,10 @@ when their visibility timeout ends, as on AWS.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -93,7 +95,10 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
     attributes = {
         name: {
             "stringValue": value.get("StringValue"),
-            "binaryValue": value.get("BinaryValue"),
+            # Lambda delivers binary attribute values base64-encoded, as text.
+            "binaryValue": base64.b64encode(value["BinaryValue"]).decode()
+            if "BinaryValue" in value
+            else None,
             "stringListValues": [],
             "binaryListValues": [],
             "dataType": value["DataType"],
@@ -130,27 +135,32 @@ class _MappingPoller:
             thread.start()
 
     def _receive_batch(self) -> list[dict[str, Any]]:
+        """Up to BatchSize messages: the batching window starts when the first message arrives, as on AWS."""
         batch: list[dict[str, Any]] = []
-        window_ends = time.monotonic() + self.mapping.window_s
+        window_ends = 0.0
         while not self.stopping.is_set() and len(batch) < self.mapping.batch_size:
-            wait = _WAIT_S if not batch else max(0.0, min(_WAIT_S, window_ends - time.monotonic()))
+            remaining = window_ends - time.monotonic()
+            if batch and remaining <= 0:
+                break
+            wait = _WAIT_S if not batch else min(_WAIT_S, max(1, math.ceil(remaining)))
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.mapping.batch_size - len(batch)),
-                WaitTimeSeconds=round(wait),
+                WaitTimeSeconds=wait,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
-            batch.extend(response.get("Messages", []))
-            if batch and time.monotonic() >= window_ends:
-                break
+            messages = response.get("Messages", [])
+            if messages and not batch:
+                window_ends = time.monotonic() + self.mapping.window_s
+            batch.extend(messages)
         return batch
 
     def _run(self) -> None:
         while not self.stopping.is_set():
             try:
                 batch = self._receive_batch()
-                if batch:
+                if batch and not self.stopping.is_set():  # while stopping, the batch becomes visible again
                     self._process(batch)
             except Exception:
                 if self.stopping.is_set():
@@ -174,7 +184,14 @@ class _MappingPoller:
             if m["MessageId"] not in failed
         ]
         for start in range(0, len(done), 10):
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=done[start : start + 10])
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url, Entries=done[start : start + 10]
+            )
+            for failure in response.get("Failed", []):
+                # The message will be received again: at-least-once delivery, as on AWS.
+                log.warning(
+                    "Event source mapping %s: could not delete a message: %s", self.mapping.uuid, failure
+                )
 
     def stop(self) -> None:
         self.stopping.set()

@@ -79,6 +79,12 @@ class FunctionStats:
     total_ms: float = 0.0
 
 
+class ThrottledError(LocalStackError):
+    """The function may not run now (reserved concurrency 0): the caller retries, as with AWS throttling."""
+
+    reason = "throttled"
+
+
 class _WorkerGoneError(Exception):
     """The worker process ended or went silent past its deadline."""
 
@@ -110,29 +116,30 @@ class Worker:
         self._writer: IO[bytes] = os.fdopen(self._to_child_w, "wb", buffering=0)
         self._buffer = b""
         self.init_ms = 0.0
+        self._stop_lock = threading.Lock()
+        self._stopped = False
 
     def wait_ready(self) -> dict[str, Any] | None:
         """Wait for the init phase; returns the init error, if any."""
         message = self._read(time.monotonic() + max(INIT_TIMEOUT_S, self.config.timeout_s))
         if message["type"] == "init_error":
-            self.stop()
             return dict(message["error"])
         self.init_ms = float(message.get("init_ms", 0.0))
         return None
 
-    def invoke(self, event: Any, request_id: str, trace_id: str) -> dict[str, Any]:
-        """Send one event; returns the worker's reply, or raises `_WorkerGoneError`."""
+    def invoke(self, request_event: str, request_id: str, trace_id: str) -> dict[str, Any]:
+        """Send one event (JSON text); returns the worker's reply, or raises `_WorkerGoneError`."""
         deadline = time.monotonic() + self.config.timeout_s
         deadline_ms = int(time.time() * 1000 + self.config.timeout_s * 1000)
         request = {
-            "event": event,
             "request_id": request_id,
             "deadline_ms": deadline_ms,
             "invoked_function_arn": self.config.arn,
             "trace_id": trace_id,
         }
         try:
-            self._writer.write(json.dumps(request).encode() + b"\n")
+            line = json.dumps(request)[:-1] + f', "event": {request_event}}}'
+            self._writer.write(line.encode() + b"\n")
         except (BrokenPipeError, OSError) as exc:
             raise _WorkerGoneError(False, f"the worker could not take the request: {exc}") from exc
         return self._read(deadline)
@@ -151,9 +158,6 @@ class Worker:
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         reply: dict[str, Any] = json.loads(line)
-        if reply["type"] == "exit":
-            code = self.process.wait()
-            raise _WorkerGoneError(False, f"Runtime exited with error: exit status {code}")
         return reply
 
     def log(self, line: str) -> None:
@@ -161,7 +165,11 @@ class Worker:
         self._log.flush()
 
     def stop(self, grace_s: float = 0.0) -> None:
-        """End the process: politely (close its input) when given grace, else at once."""
+        """End the process: politely (close its input) when given grace, else at once. Idempotent."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         if self.process.poll() is None:
             if grace_s > 0:
                 self._writer.close()
@@ -185,6 +193,7 @@ class FunctionPool:
         self.stats = FunctionStats()
         self.log_path = log_dir / f"{config.name}.log"
         self._idle: collections.deque[Worker] = collections.deque()
+        self._all: set[Worker] = set()  # idle and busy: what close() must stop
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.reserved_concurrency or DEFAULT_CONCURRENCY)
         self._env = self._environment(endpoint_url, region)
@@ -218,58 +227,94 @@ class FunctionPool:
         env.update({k: str(v) for k, v in self.config.environment.items()})  # Lambda has only strings
         return env
 
-    def _take_worker(self) -> tuple[Worker | None, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), False
-        return None, True
+    def _take_worker(self) -> Worker | None:
+        """A warm worker, skipping any that died while idle (an OOM kill, say): those mean a cold start."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                worker = self._idle.pop()
+            if worker.process.poll() is None:
+                return worker
+            worker.stop()
+
+    def _failure(self, request_id: str, gone: _WorkerGoneError, phase: str) -> dict[str, Any]:
+        if gone.timed_out:
+            limit = INIT_TIMEOUT_S if phase == "init" else self.config.timeout_s
+            message = f"{'Init' if phase == 'init' else 'Task'} timed out after {limit:.2f} seconds"
+            return {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: {message}",
+            }
+        return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {gone}"}
 
     def invoke(self, event: Any) -> InvokeResult:
-        """Run one invocation on a warm worker, or a new one (a cold start)."""
+        """Run one invocation on a warm worker, or a new one (a cold start).
+
+        Every path either returns the worker to the pool or stops it: none is left running unaccounted.
+        """
         request_id = str(uuid.uuid4())
         trace_id = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
+        request = json.dumps(event)  # an event that cannot be serialised fails here, before a worker is taken
+        if self.config.reserved_concurrency == 0:
+            raise ThrottledError(
+                f"Function {self.config.name} has ReservedConcurrentExecutions 0: throttled."
+            )
         with self._slots:
             if self._closed:
                 raise LocalStackError(f"Function {self.config.name} is no longer deployed.")
             started = time.perf_counter()
-            worker, cold = self._take_worker()
+            worker = self._take_worker()
+            cold = worker is None
             error: dict[str, Any] | None = None
-            payload = "null"
-            if worker is None:
-                worker = Worker(self.config, self._env, self.log_path)
-                init_error = worker.wait_ready()
-                if init_error is not None:
-                    return self._record(
-                        InvokeResult(request_id, json.dumps(init_error), init_error, 0.0, True), started
-                    )
-            worker.log(f"START RequestId: {request_id} Version: $LATEST")
+            keep = False
             try:
-                reply = worker.invoke(event, request_id, trace_id)
-            except _WorkerGoneError as gone:
-                if gone.timed_out:
-                    message = f"Task timed out after {self.config.timeout_s:.2f} seconds"
-                    error = {
-                        "errorType": "Sandbox.Timedout",
-                        "errorMessage": f"RequestId: {request_id} Error: {message}",
-                    }
-                else:
-                    message = str(gone)
-                    error = {
-                        "errorType": "Runtime.ExitError",
-                        "errorMessage": f"RequestId: {request_id} Error: {message}",
-                    }
-                worker.log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}")
-                worker.stop()
-                payload = json.dumps(error)
-            else:
-                if reply["type"] == "error":
-                    error = reply["error"]
+                if worker is None:
+                    worker = self._spawn()
+                    try:
+                        error = worker.wait_ready()
+                    except _WorkerGoneError as gone:
+                        error = self._failure(request_id, gone, "init")
+                    if error is not None:
+                        worker.log(f"INIT_REPORT RequestId: {request_id} Status: error {error['errorType']}")
+                        return self._record(
+                            InvokeResult(request_id, json.dumps(error), error, 0.0, True), started
+                        )
+                worker.log(f"START RequestId: {request_id} Version: $LATEST")
+                try:
+                    reply = worker.invoke(request, request_id, trace_id)
+                except _WorkerGoneError as gone:
+                    error = self._failure(request_id, gone, "invoke")
+                    worker.log(
+                        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {error['errorMessage']}"
+                    )
                     payload = json.dumps(error)
                 else:
-                    payload = reply["payload"]
-                self._release(worker)
-            result = InvokeResult(request_id, payload, error, 0.0, cold)
-            return self._record(result, started, worker)
+                    keep = True
+                    if reply["type"] == "error":
+                        error = reply["error"]
+                        payload = json.dumps(error)
+                    else:
+                        payload = reply["payload"]
+                result = self._record(InvokeResult(request_id, payload, error, 0.0, cold), started, worker)
+            finally:
+                if worker is not None:
+                    if keep:
+                        self._release(worker)
+                    else:
+                        self._retire(worker)
+            return result
+
+    def _spawn(self) -> Worker:
+        worker = Worker(self.config, self._env, self.log_path)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def _retire(self, worker: Worker) -> None:
+        with self._lock:
+            self._all.discard(worker)
+        worker.stop()
 
     def _record(self, result: InvokeResult, started: float, worker: Worker | None = None) -> InvokeResult:
         result.duration_ms = (time.perf_counter() - started) * 1000
@@ -293,15 +338,20 @@ class FunctionPool:
             if not self._closed:
                 self._idle.append(worker)
                 return
-        worker.stop(grace_s=1.0)
+        self._retire(worker)
 
     def close(self) -> None:
-        """Stop every idle worker; busy ones stop when they finish."""
+        """Stop every worker, idle or busy: a busy one's invocation ends as a Runtime.ExitError."""
         with self._lock:
             self._closed = True
-            idle, self._idle = list(self._idle), collections.deque()
-        for worker in idle:
-            worker.stop(grace_s=1.0)
+            workers, self._idle = list(self._all), collections.deque()
+        for worker in workers:
+            worker.stop(grace_s=0.5)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of this function's live workers."""
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.poll() is None]
 
 
 InvokeListener = Callable[[FunctionConfig, InvokeResult, str], None]

@@ -17,7 +17,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +54,15 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("")
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        """Start empty: a fresh embedded AWS has sent nothing."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+            self._entries = []
 
     def append(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -123,7 +128,9 @@ class EmbeddedAws:
 
         # moto's server binds in a thread and never reports a failure to bind: try the port first.
         with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine
+            probe.setsockopt(
+                socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+            )  # as the server binds: TIME_WAIT is fine
             try:
                 probe.bind((self.host, self.port))
             except OSError as exc:
@@ -131,6 +138,7 @@ class EmbeddedAws:
                     f"Cannot listen on {self.host}:{self.port} ({exc.strerror}). Is another `pipeline up` "
                     "running? Stop it, or pick another port with --port."
                 ) from exc
+        self.outbox.clear()
         cfn_models.install()
         patches.install(self)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -162,7 +170,8 @@ class EmbeddedAws:
         if self._mappings is not None:
             self._mappings.stop()
         self._async.shutdown(wait=False, cancel_futures=True)
-        self.runtime.shutdown()
+        self.runtime.shutdown()  # stops busy workers too, so in-flight async invocations end now
+        self._async.shutdown(wait=True)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -184,7 +193,11 @@ class EmbeddedAws:
         return result.payload, result.error
 
     def invoke_async(self, function_arn: str, event: Any, source: str) -> None:
-        self._async.submit(self._run_async, function_arn, event, source)
+        self._async.submit(self._run_async, function_arn, event, source).add_done_callback(self._async_done)
+
+    def _async_done(self, future: Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.error("Asynchronous invocation failed inside the embedded AWS", exc_info=future.exception())
 
     def _run_async(self, function_arn: str, event: Any, source: str) -> None:
         for attempt, delay in enumerate((0.0, *ASYNC_RETRY_DELAYS_S)):

@@ -1,4 +1,4 @@
-"""Client-side tools for the upload pipeline: put files into the ingest bucket and find out what became of them.
+"""Client-side tools for the upload pipeline: put files into the ingest bucket, learn what became of them.
 
 Used by `pipeline ingest`, `pipeline status` and `pipeline demo`; they talk to any endpoint (the embedded AWS
 or AWS itself) through the stack's Outputs. Not deployed to Lambda.
@@ -75,7 +75,9 @@ def upload(
         key = f"uploads/{collection}/{name}"
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         started = time.monotonic()
-        response = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
+        response = s3.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+        )
         outcomes.append(Outcome(name, key, response.get("VersionId", "null"), item_id(bucket, key), started))
         if progress is not None:
             progress(name)
@@ -99,7 +101,7 @@ def _json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def check(stack: Stack, outcome: Outcome) -> Outcome:
-    """Look once for the file's published documents or its quarantine record; updates and returns `outcome`."""
+    """Look once for the file's published documents or quarantine record; updates and returns `outcome`."""
     s3 = stack.client("s3")
     public = stack.outputs["PublicBucketName"]
     quarantine = stack.outputs["QuarantineBucketName"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,27 @@ def test_partial_batch_failure_returns_only_the_failed_items(aws: EmbeddedAws, d
     assert _keys(aws, attempts, "ok-") == ["ok-1/1", "ok-2/1"]
 
 
+def test_the_batching_window_gathers_messages_that_arrive_within_it(aws: EmbeddedAws, deploy: Deploy) -> None:
+    # Given a mapping with a 1 second batching window (and AWS's minimum of 2 pollers) on an idle queue
+    stack = deploy("batch-failures.yaml", {"BatchWindow": "1"})
+    sqs = aws.client("sqs")
+
+    # When three messages arrive 0.3 s apart
+    for i in range(3):
+        sqs.send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody=f"window-{i}")
+        time.sleep(0.3)  # the arrival spacing is the scenario itself
+
+    # Then they are delivered in fewer invocations than messages: each poller waited out its window
+    def batch_sizes() -> list[int]:
+        keys = _keys(aws, stack.outputs["AttemptsBucketName"], "batches/")
+        sizes = [int(key.split("/")[1]) for key in keys]
+        return sizes if sum(sizes) >= 3 else []
+
+    sizes = poll_until(batch_sizes, timeout_s=20)
+    assert sum(sizes) == 3
+    assert len(sizes) <= 2, sizes
+
+
 def test_malformed_batch_response_fails_the_whole_batch(aws: EmbeddedAws, deploy: Deploy) -> None:
     # Given a function that reports a failure with an empty itemIdentifier for "malformed" bodies
     stack = deploy("batch-failures.yaml", {"MaxReceiveCount": "10"})
@@ -103,7 +125,7 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(aws: EmbeddedAws
 
     moved = poll_until(dead_letter, timeout_s=30)
     assert [m["Body"] for m in moved] == ["fail-poison"]
-    assert _keys(aws, stack.outputs["AttemptsBucketName"]) == [
+    assert _keys(aws, stack.outputs["AttemptsBucketName"], "fail-poison/") == [
         "fail-poison/1",
         "fail-poison/2",
         "fail-poison/3",
@@ -208,9 +230,11 @@ def test_functions_have_their_own_modules_environment_and_warm_globals(
 def test_a_handler_that_sleeps_past_its_timeout_is_stopped_and_reported(
     aws: EmbeddedAws, deploy: Deploy
 ) -> None:
-    # Given a function with a 1 second timeout
+    # Given a function with a 1 second timeout, and its warm worker
     stack = deploy("isolation.yaml")
     sleeper = stack.outputs["SleeperName"]
+    _invoke(aws, sleeper, {"seconds": 0})
+    [pid] = aws.runtime.pool(sleeper).worker_pids()
 
     # When it is asked to sleep for 30 seconds
     started = time.monotonic()
@@ -222,9 +246,12 @@ def test_a_handler_that_sleeps_past_its_timeout_is_stopped_and_reported(
     assert payload["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
     assert elapsed < 10
-    # ...the worker is gone, so the next call is a cold start that succeeds
+    # ...the worker process is gone, so the next call is a cold start that succeeds
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
     again, again_error = _invoke(aws, sleeper, {"seconds": 0})
     assert (again, again_error) == ({"slept": 0}, None)
+    assert pid not in aws.runtime.pool(sleeper).worker_pids()
     stats = aws.runtime.stats()[sleeper][1]
     assert (stats.timeouts, stats.cold_starts) == (1, 2)
 

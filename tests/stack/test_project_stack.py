@@ -9,41 +9,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pipeline.local.stack import EmbeddedAws, poll_until
+from pipeline.local.stack import poll_until
 from tests.conftest import ROOT
-from tests.stack.conftest import Deploy, free_port
+from tests.stack.conftest import free_port
 
 pytestmark = pytest.mark.stack
 
 BIN = Path(sys.executable).parent
 
 
-def test_project_template_wires_the_ingest_bucket_to_the_uploads_queue(
-    aws: EmbeddedAws, deploy: Deploy
-) -> None:
-    # Given the project's template deployed
-    stack = deploy(ROOT / "template.yaml")
-    assert stack.status == "CREATE_COMPLETE"
-    s3, sqs = aws.client("s3"), aws.client("sqs")
-
-    # When a file is uploaded under uploads/
-    put = s3.put_object(Bucket=stack.outputs["IngestBucketName"], Key="uploads/cats/tom.jpg", Body=b"jpeg")
-
-    # Then the Uploads queue receives the raw S3 event with the key and the object's version id
-    def received() -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = sqs.receive_message(
-            QueueUrl=stack.outputs["UploadsQueueUrl"], WaitTimeSeconds=1
-        ).get("Messages", [])
-        return messages
-
-    messages = poll_until(received, timeout_s=10)
-    events = [json.loads(m["Body"]) for m in messages]
-    objects = [r["s3"]["object"] for e in events for r in e.get("Records", [])]
-    assert [(o["key"], o["versionId"]) for o in objects] == [("uploads/cats/tom.jpg", put["VersionId"])]
+def _children(parent: int) -> list[int]:
+    """Process ids whose parent is `parent` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def _wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float) -> list[str]:
@@ -150,9 +138,19 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         )
         assert "p.jpg" in listed.stdout
 
-        # When it is sent SIGTERM, Then it stops by itself, cleanly
+        # ...and the upload starts Lambda workers (the pipeline runs)
+        def workers() -> list[int]:
+            return _children(process.pid)
+
+        started = poll_until(workers, timeout_s=30)
+        assert started
+
+        # When it is sent SIGTERM, Then it stops by itself, cleanly, and no worker process outlives it
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+        for pid in started:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,4 +1,4 @@
-"""The upload pipeline end to end on the embedded AWS: the project's template.yaml, real wiring, real files."""
+"""The upload pipeline end to end on the embedded AWS: the project's template, real wiring, real files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from PIL import Image
 from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
 from pipeline.local.uploads import Outcome, Stack, check, upload, wait
 from tests.conftest import ROOT
-from tests.stack.conftest import Deploy
 
 pytestmark = pytest.mark.stack
 
@@ -28,7 +27,9 @@ def _schema(name: str) -> dict[str, Any]:
     return schema
 
 
-def _jpeg(width: int = 400, height: int = 300, *, orientation: int = 1, gps: bool = False, seed: int = 0) -> bytes:
+def _jpeg(
+    width: int = 400, height: int = 300, *, orientation: int = 1, gps: bool = False, seed: int = 0
+) -> bytes:
     image = Image.new("RGB", (width, height), (40 + seed % 200, 120, 200))
     for x in range(0, width, 20):
         image.paste((x % 255, 80, 160), (x, 0, x + 10, height))
@@ -100,7 +101,9 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
     photo = _jpeg(orientation=6, gps=True)
 
     # When it is dropped into the ingest bucket
-    [outcome] = _settled(stack, upload(stack, [("tom.jpg", photo)], "cats", metadata={"owner": "ada", "title": "Tom"}))
+    [outcome] = _settled(
+        stack, upload(stack, [("tom.jpg", photo)], "cats", metadata={"owner": "ada", "title": "Tom"})
+    )
 
     # Then it is published as the latest version 1 with thumbnails of the configured widths
     assert (outcome.state, outcome.version, outcome.latest) == ("published", 1, True)
@@ -136,7 +139,10 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
     assert [e["id"] for e in listing["items"]] == [outcome.item_id]
     index = json.loads(_public(aws, stack, "index.json")["Body"].read())
     jsonschema.validate(index, _schema("index"))
-    assert {"name": "cats", "count": 1} == {k: v for k, v in index["collections"][0].items() if k in ("name", "count")}
+    assert {k: v for k, v in index["collections"][0].items() if k in ("name", "count")} == {
+        "name": "cats",
+        "count": 1,
+    }
 
     # ...and followers can hear of it: a "published" ItemEvents message with filterable attributes
     def published() -> list[dict[str, Any]]:
@@ -144,14 +150,23 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
 
     [event] = poll_until(published, timeout_s=10)
     attributes = {k: v["Value"] for k, v in event["MessageAttributes"].items()}
-    assert attributes == {"event": "published", "item_id": outcome.item_id, "collection": "cats", "owner": "ada"}
+    assert attributes == {
+        "event": "published",
+        "item_id": outcome.item_id,
+        "collection": "cats",
+        "owner": "ada",
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "body", "reason"),
     [
         ("report.jpg", b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "unsupported_type"),
-        ("drawing.png", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "unsupported_type"),
+        (
+            "drawing.png",
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>',
+            "unsupported_type",
+        ),
         ("empty.jpg", b"", "empty_file"),
         ("cut.jpg", _jpeg()[:1500], "corrupt_image"),
         ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_001, "too_large"),
@@ -169,7 +184,9 @@ def test_a_refused_file_is_quarantined_with_its_reason_and_nothing_is_published(
     assert (outcome.state, outcome.reason) == ("quarantined", reason)
     s3 = aws.client("s3")
     prefix = f"quarantine/{outcome.key}/{outcome.version_id}/"
-    record = json.loads(s3.get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=prefix + "error.json")["Body"].read())
+    record = json.loads(
+        s3.get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=prefix + "error.json")["Body"].read()
+    )
     assert {"key", "reason", "detail", "time"} <= set(record)
     assert record["reason"] == reason
     public = s3.list_objects_v2(Bucket=stack.outputs["PublicBucketName"], Prefix=f"items/{outcome.item_id}")
@@ -188,7 +205,10 @@ def test_a_re_upload_of_the_same_key_becomes_version_2_as_latest(
     assert (second.state, second.version, second.latest) == ("published", 2, True)
     item = json.loads(_public(aws, stack, f"items/{second.item_id}.json")["Body"].read())
     assert (item["version"], item["versions"]) == (2, 2)
-    assert json.loads(_public(aws, stack, f"items/{second.item_id}/versions/1.json")["Body"].read())["version"] == 1
+    assert (
+        json.loads(_public(aws, stack, f"items/{second.item_id}/versions/1.json")["Body"].read())["version"]
+        == 1
+    )
 
 
 def test_a_duplicate_s3_event_creates_no_new_version(
@@ -291,4 +311,3 @@ def test_published_documents_never_name_internal_buckets(
         text = _public(aws, stack, key)["Body"].read().decode()
         assert deployed.outputs["IngestBucketName"] not in text, key
         assert deployed.outputs["QuarantineBucketName"] not in text, key
-
