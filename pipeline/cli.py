@@ -68,24 +68,28 @@ def _outputs_table(outputs: dict[str, str]) -> Table:
     return table
 
 
-def _functions_table(aws: EmbeddedAws) -> Table:
-    table = Table(title="Lambda functions (local workers)", title_justify="left")
-    for column in ("Function", "Handler", "Invocations", "Errors", "Timeouts", "Cold starts", "Log"):
+def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
+    table = Table(
+        title=f"Lambda functions (local workers; logs in {aws.runtime.log_dir})", title_justify="left"
+    )
+    columns = ["Function", "Invocations", "Errors", "Timeouts", "Cold starts", "Mean ms"]
+    if not compact:
+        columns[1:1] = ["Handler"]
+        columns.append("Log")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for name, (config, stats, log_path) in sorted(aws.runtime.stats().items()):
-        table.add_row(
-            name,
-            config.handler,
-            str(stats.invocations),
-            str(stats.errors),
-            str(stats.timeouts),
-            str(stats.cold_starts),
-            str(log_path),
-        )
+        mean = stats.total_ms / stats.invocations if stats.invocations else 0.0
+        row = [name, str(stats.invocations), str(stats.errors), str(stats.timeouts), str(stats.cold_starts)]
+        row.append(f"{mean:.0f}")
+        if not compact:
+            row[1:1] = [config.handler]
+            row.append(str(log_path))
+        table.add_row(*row)
     return table
 
 
-def _start(port: int, state_dir: Path) -> EmbeddedAws:
+def _start(port: int, state_dir: Path, *, show_invocations: bool = True) -> EmbeddedAws:
     from pipeline.local.stack import EmbeddedAws
 
     aws = EmbeddedAws(port, state_dir=state_dir)
@@ -106,7 +110,8 @@ def _start(port: int, state_dir: Path) -> EmbeddedAws:
         else:
             console.print(f"[green]✓[/] {config.name} from {source} ({result.duration_ms:.0f} ms{cold})")
 
-    aws.runtime.listeners.append(show)
+    if show_invocations:
+        aws.runtime.listeners.append(show)
     return aws
 
 
@@ -269,7 +274,7 @@ def demo(
     from pipeline.local import samples, uploads
 
     started = time.perf_counter()
-    aws = _start(port, state_dir)
+    aws = _start(port, state_dir, show_invocations=False)
     try:
         with console.status(f"Deploying {template} …"):
             deployed = aws.deploy(template, "pipeline")
@@ -303,7 +308,7 @@ def demo(
         if second[0].state != "published" or second[0].version != 2 or not second[0].latest:
             failures.append(second[0])
             errors.print(f"[red]The re-upload of {again_name} did not become version 2 as latest.[/]")
-        console.print(_functions_table(aws))
+        console.print(_functions_table(aws, compact=True))
         console.print(
             f"Public documents: aws --endpoint-url {aws.endpoint_url} s3 ls "
             f"s3://{deployed.outputs['PublicBucketName']}/ --recursive   (PublicBaseUrl on AWS: "
