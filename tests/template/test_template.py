@@ -36,16 +36,22 @@ def test_cfn_lint_is_clean(path: Any) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(
-    template: dict[str, Any],
-) -> None:
+def _dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    """Queues that are some queue's redrive target, or that a workflow fills when it gives up."""
     queues = _of_type(template, "AWS::SQS::Queue")
-    dead_letter_targets = {
+    targets = {
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for q in queues.values()
         if "RedrivePolicy" in q.get("Properties", {})
     }
-    work_queues = {name for name in queues if name not in dead_letter_targets}
+    return targets | {name for name in queues if name.endswith("DeadLetterQueue")}
+
+
+def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(
+    template: dict[str, Any],
+) -> None:
+    queues = _of_type(template, "AWS::SQS::Queue")
+    work_queues = set(queues) - _dead_letter_queues(template)
     assert work_queues, "the template has no work queue"
     for name in work_queues:
         policy = queues[name]["Properties"]["RedrivePolicy"]
@@ -58,19 +64,62 @@ def test_every_work_queue_has_a_dead_letter_queue_with_at_least_five_receives(
 
 
 def test_every_dead_letter_queue_has_an_alarm_on_its_depth(template: dict[str, Any]) -> None:
-    queues = _of_type(template, "AWS::SQS::Queue")
-    dead_letter_queues = {
-        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for q in queues.values()
-        if "RedrivePolicy" in q.get("Properties", {})
-    }
     watched = {
         d["Value"]["Fn::GetAtt"][0]
         for alarm in _of_type(template, "AWS::CloudWatch::Alarm").values()
         for d in alarm["Properties"].get("Dimensions", [])
         if d["Name"] == "QueueName"
     }
+    dead_letter_queues = _dead_letter_queues(template)
     assert dead_letter_queues and dead_letter_queues <= watched
+
+
+def test_sqs_fed_functions_have_a_visibility_timeout_of_six_times_their_timeout(
+    template: dict[str, Any],
+) -> None:
+    globals_timeout = template["Globals"]["Function"]["Timeout"]
+    checked = 0
+    for function in _of_type(template, "AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = template["Resources"][event["Properties"]["Queue"]["Fn::GetAtt"][0]]
+                timeout = function["Properties"].get("Timeout", globals_timeout)
+                assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+                checked += 1
+    assert checked
+
+
+def test_functions_run_on_arm64_and_a_current_python(template: dict[str, Any]) -> None:
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Architectures"] == ["arm64"]
+    major, minor = function_globals["Runtime"].removeprefix("python").split(".")
+    assert (int(major), int(minor)) >= (3, 12)
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        assert "Runtime" not in function["Properties"] and "Architectures" not in function["Properties"], name
+        assert function["Metadata"]["BuildMethod"] == "makefile", name
+
+
+def test_the_parameters_the_issue_names_exist(template: dict[str, Any]) -> None:
+    expected = {
+        "ThumbnailWidths",
+        "ThumbnailFormat",
+        "MaxUploadBytes",
+        "MaxPixels",
+        "WorkflowType",
+        "NoncurrentVersionDays",
+    }
+    assert expected <= set(template["Parameters"])
+    assert template["Parameters"]["WorkflowType"]["Default"] == "EXPRESS"
+
+
+def test_the_ingest_bucket_is_versioned_and_the_table_protected(template: dict[str, Any]) -> None:
+    ingest = template["Resources"]["IngestBucket"]["Properties"]
+    assert ingest["VersioningConfiguration"]["Status"] == "Enabled"
+    assert ingest["ReplicationConfiguration"]["Rules"][0]["Status"] == "Enabled"
+    table = template["Resources"]["MetadataTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["id", "version"]
 
 
 def test_every_bucket_blocks_public_access_and_is_encrypted(template: dict[str, Any]) -> None:
@@ -88,5 +137,7 @@ def test_the_outputs_tools_rely_on_exist(template: dict[str, Any]) -> None:
         "MetadataTableName",
         "UploadEventsTopicArn",
         "ItemEventsTopicArn",
+        "FileWorkflowArn",
+        "PublicBaseUrl",
     }
     assert expected <= set(template["Outputs"])
