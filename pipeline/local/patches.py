@@ -308,7 +308,15 @@ def install_atomic_writes() -> None:
 
     _originals["atomic"] = True
     # Reads too: a transaction deep-copies whole tables, which must not see another request mid-way.
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan"):
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "get_item",
+        "query",
+        "scan",
+    ):
         setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_lock))
     S3Response.put_object = _conditional_put(S3Response.put_object)
 
