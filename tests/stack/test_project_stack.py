@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,10 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
+from pipeline.adapters.clients import client
+from pipeline.local import samples
 from pipeline.local.stack import poll_until
+from pipeline.logic.keys import item_id
 from tests.conftest import ROOT
 from tests.stack.conftest import free_port
 
@@ -100,9 +106,9 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         assert {"IngestBucketName", "UploadEventsTopicArn", "MetadataTableName"} <= set(outputs)
 
-        # ...and `aws s3 cp` into the ingest bucket works through the same port
+        # ...and `aws s3 cp` of a photo with GPS into the ingest bucket publishes it within seconds
         photo = tmp_path / "photo.jpg"
-        photo.write_bytes(b"\xff\xd8\xff")
+        photo.write_bytes(samples.photo_jpeg(1200, 900, orientation=6, gps=True))
         subprocess.run(
             [
                 str(BIN / "aws"),
@@ -120,29 +126,53 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
             check=True,
             env=env,
         )
-        listed = subprocess.run(
+        s3 = client("s3", endpoint_url=endpoint, region="us-east-1")
+        public = outputs["PublicBucketName"]
+        key = f"items/{item_id(outputs['IngestBucketName'], 'uploads/c/p.jpg')}.json"
+
+        def published() -> dict[str, Any] | None:
+            try:
+                document: dict[str, Any] = json.loads(s3.get_object(Bucket=public, Key=key)["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                return None
+            return document
+
+        began = time.monotonic()
+        item = poll_until(published, timeout_s=60, interval_s=0.2)
+        assert item is not None, "items/<id>.json did not appear within 60 s"
+        print(f"published in {time.monotonic() - began:.1f} s")
+        # ...with thumbnails of the configured widths (the template's defaults) that carry no EXIF or GPS
+        assert [t["width"] for t in item["thumbnails"]] == [128, 512, 900]
+        for thumbnail in item["thumbnails"]:
+            thumb_key = thumbnail["url"].removeprefix(outputs["PublicBaseUrl"] + "/")
+            image = Image.open(io.BytesIO(s3.get_object(Bucket=public, Key=thumb_key)["Body"].read()))
+            assert not image.getexif() and "exif" not in image.info
+
+        # ...and `pipeline ingest --wait` uploads another file and reports its outcome
+        ingest = subprocess.run(
             [
-                str(BIN / "aws"),
+                str(BIN / "pipeline"),
+                "ingest",
+                str(photo),
+                "--collection",
+                "cli",
+                "--wait",
+                "--stack-name",
+                "demo",
                 "--endpoint-url",
                 endpoint,
-                "--region",
-                "us-east-1",
-                "s3",
-                "ls",
-                f"s3://{outputs['IngestBucketName']}/uploads/c/",
             ],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             env=env,
+            timeout=120,
         )
-        assert "p.jpg" in listed.stdout
+        assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+        assert "published" in ingest.stdout and "photo.jpg" in ingest.stdout
 
-        # ...and the upload starts Lambda workers (the pipeline runs)
-        def workers() -> list[int]:
-            return _children(process.pid)
-
-        started = poll_until(workers, timeout_s=30)
+        # ...and the Lambda workers that did it are child processes of `pipeline up`
+        started = _children(process.pid)
         assert started
 
         # When it is sent SIGTERM, Then it stops by itself, cleanly, and no worker process outlives it

@@ -174,7 +174,12 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
     ids=["pdf", "svg", "empty", "truncated", "too-large"],
 )
 def test_a_refused_file_is_quarantined_with_its_reason_and_nothing_is_published(
-    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack], name: str, body: bytes, reason: str
+    aws: EmbeddedAws,
+    pipeline_stack: tuple[DeployedStack, Stack],
+    item_events: str,
+    name: str,
+    body: bytes,
+    reason: str,
 ) -> None:
     # Given a file the pipeline must refuse
     _, stack = pipeline_stack
@@ -191,6 +196,16 @@ def test_a_refused_file_is_quarantined_with_its_reason_and_nothing_is_published(
     assert record["reason"] == reason
     public = s3.list_objects_v2(Bucket=stack.outputs["PublicBucketName"], Prefix=f"items/{outcome.item_id}")
     assert public.get("KeyCount", 0) == 0
+
+    # ...and followers hear of the failure, with the reason, and no internal quarantine key
+    def failed() -> list[dict[str, Any]]:
+        return [m for m in _drain(aws, item_events) if json.loads(m["Message"])["item_id"] == outcome.item_id]
+
+    [event] = poll_until(failed, timeout_s=10)
+    message = json.loads(event["Message"])
+    assert (message["event"], message["reason"]) == ("failed", reason)
+    assert event["MessageAttributes"]["event"]["Value"] == "failed"
+    assert "quarantine/" not in event["Message"]
 
 
 def test_a_re_upload_of_the_same_key_becomes_version_2_as_latest(

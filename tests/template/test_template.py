@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,42 @@ def test_the_outputs_tools_rely_on_exist(template: dict[str, Any]) -> None:
         "PublicBaseUrl",
     }
     assert expected <= set(template["Outputs"])
+
+
+def test_the_file_workflow_retries_transient_errors_and_never_retries_permanent_ones() -> None:
+    # Given the workflow definition
+    definition = json.loads((ROOT / "statemachines" / "file-workflow.asl.json").read_text())
+    tasks: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task":
+            tasks[name] = state
+        for branch in state.get("Branches", []):
+            tasks.update({n: s for n, s in branch["States"].items() if s["Type"] == "Task"})
+    lambda_tasks = {n: s for n, s in tasks.items() if s["Resource"] == "arn:aws:states:::lambda:invoke"}
+    assert len(lambda_tasks) == 7
+
+    for name, state in lambda_tasks.items():
+        retriers = state["Retry"]
+        # Then PermanentError comes first and is never retried...
+        assert retriers[0] == {"ErrorEquals": ["PermanentError"], "MaxAttempts": 0}, name
+        # ...transient errors back off with full jitter, capped...
+        transient = retriers[1]
+        assert "TransientError" in transient["ErrorEquals"] and "Sandbox.Timedout" in transient["ErrorEquals"]
+        assert (
+            transient["BackoffRate"] > 1
+            and transient["JitterStrategy"] == "FULL"
+            and transient["MaxDelaySeconds"]
+        )
+        # ...and payloads are pointers: no state passes file content
+        assert "Body" not in json.dumps(state["Parameters"])
+
+    # And every path ends published, quarantined, or in the FailedUploads queue: each top-level task is caught
+    for name, state in definition["States"].items():
+        if state["Type"] in ("Task", "Parallel") and name != "Failed":
+            assert state["Catch"][-1] == {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": "Failed",
+            }, name
+    assert definition["States"]["Failed"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert definition["States"]["Validate"]["Catch"][0]["Next"] == "Quarantine"
