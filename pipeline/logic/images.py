@@ -294,34 +294,29 @@ def _strict_pillow() -> Iterator[None]:
 
 def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
     """Open with only the sniffed format's plugin, so Pillow cannot fall back to another parser."""
-    try:
-        with _strict_pillow():
-            return Image.open(BytesIO(data), formats=[fmt])
-    except _BOMB_ERRORS as exc:
-        raise PermanentError(
-            _sentence(f"The image claims more pixels than the decoder's safety limit: {exc}"),
-            reason="decompression_bomb",
-        ) from exc
-    except _DECODE_ERRORS as exc:
-        raise PermanentError(
-            _sentence(f"The {fmt} image's header cannot be read: {exc}"), reason="corrupt_image"
-        ) from exc
+    with _refusing_bad_images(fmt, "'s header cannot be read"):
+        return Image.open(BytesIO(data), formats=[fmt])
 
 
 def _decode(im: ImageFile.ImageFile, fmt: str) -> None:
     """Decode the current (first) frame completely; any shortfall is `corrupt_image`."""
+    with _refusing_bad_images(fmt, " is truncated or damaged"):
+        im.load()
+
+
+@contextmanager
+def _refusing_bad_images(fmt: str, failure: str) -> Iterator[None]:
+    """Run Pillow strictly; its bomb guard becomes `decompression_bomb`, a decode error `corrupt_image`."""
     try:
         with _strict_pillow():
-            im.load()
+            yield
     except _BOMB_ERRORS as exc:
         raise PermanentError(
             _sentence(f"The image claims more pixels than the decoder's safety limit: {exc}"),
             reason="decompression_bomb",
         ) from exc
     except _DECODE_ERRORS as exc:
-        raise PermanentError(
-            _sentence(f"The {fmt} image is truncated or damaged: {exc}"), reason="corrupt_image"
-        ) from exc
+        raise PermanentError(_sentence(f"The {fmt} image{failure}: {exc}"), reason="corrupt_image") from exc
 
 
 def _sentence(text: str) -> str:
