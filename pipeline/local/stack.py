@@ -249,6 +249,11 @@ class EmbeddedAws:
         stack = self.describe(stack_name, plan)
         if stack.status != "CREATE_COMPLETE":
             raise DeployError(f"Stack {stack_name} ended {stack.status}, not CREATE_COMPLETE.")
+        try:
+            self._check_queue_visibility(stack)
+        except DeployError:
+            cfn.delete_stack(StackName=stack_name)  # as CloudFormation rolls back a failed create
+            raise
         for config in stack.functions.values():
             self.runtime.register(config)
         if self._mappings is not None:
@@ -256,6 +261,27 @@ class EmbeddedAws:
         stack.seconds = time.perf_counter() - started
         self.stacks[stack_name] = stack
         return stack
+
+    def _check_queue_visibility(self, stack: DeployedStack) -> None:
+        """Refuse, as Lambda's CreateEventSourceMapping does, a queue that hides messages for less time than
+        its function may run."""
+        by_arn = {config.arn: config for config in stack.functions.values()}
+        sqs = self.client("sqs")
+        for page in self.client("lambda").get_paginator("list_event_source_mappings").paginate():
+            for mapping in page["EventSourceMappings"]:
+                config = by_arn.get(mapping["FunctionArn"])
+                if config is None or ":sqs:" not in mapping["EventSourceArn"]:
+                    continue
+                name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+                visibility = int(attributes["Attributes"]["VisibilityTimeout"])
+                if visibility < config.timeout_s:
+                    raise DeployError(
+                        f"Queue visibility timeout: {visibility} seconds is less than Function timeout: "
+                        f"{config.timeout_s:.0f} seconds ({name} → {config.name}). Raise the queue's "
+                        "VisibilityTimeout (AWS recommends six times the function timeout)."
+                    )
 
     def _stage_code(self, plan: DeployPlan) -> None:
         """Put a placeholder zip where the translated template says each function's code is."""

@@ -233,6 +233,19 @@ def check_supported(
             f"The embedded AWS cannot create these resource types: {listing}. Remove them, put them behind a "
             "Condition that is false locally, or add support in pipeline/local/cfn_models.py."
         )
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
+            unhonoured = sorted(set(props) & UNSUPPORTED_MAPPING_PROPERTIES)
+            if unhonoured:
+                raise UnsupportedResourceError(
+                    f"Event source mapping {logical_id} sets {', '.join(unhonoured)}, which the embedded AWS "
+                    "does not honour yet; remove it or filter in the function."
+                )
+
+
+#: Event source mapping properties that change delivery and that the local pollers do not implement.
+UNSUPPORTED_MAPPING_PROPERTIES = {"FilterCriteria", "DestinationConfig", "BisectBatchOnFunctionError"}
 
 
 def plan_deploy(

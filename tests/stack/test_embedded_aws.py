@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import LocalStackError, UnsupportedResourceError
+from pipeline.errors import DeployError, LocalStackError, UnsupportedResourceError
 from pipeline.local.stack import EmbeddedAws, poll_until
 from tests.conftest import TEMPLATES
 from tests.stack.conftest import Deploy
@@ -306,3 +306,16 @@ def test_a_busy_port_is_a_clear_error_and_leaves_the_running_stack_alone(
         EmbeddedAws(aws.port, state_dir=tmp_path).start()
     # Then the first one still answers
     assert "Buckets" in aws.client("s3").list_buckets()
+
+
+def test_a_queue_that_hides_messages_for_less_than_the_function_timeout_is_refused(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
+    # Given a mapping whose queue's visibility timeout (1 s) is below the function's timeout (2 s)
+    # When it is deployed, Then the deploy fails as Lambda's CreateEventSourceMapping does, and nothing is left
+    with pytest.raises(
+        DeployError, match="Queue visibility timeout: 1 seconds is less than Function timeout: 2"
+    ):
+        deploy(TEMPLATES / "short-visibility.yaml")
+    stacks = aws.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
+    assert not [s for s in stacks if "short" in s["StackName"] or "visibility" in s["StackName"]]

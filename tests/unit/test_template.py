@@ -110,3 +110,18 @@ def test_a_missing_code_dir_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateError, match=r"CodeUri points at .*nowhere"):
         plan_deploy(path, supported=SUPPORTED, work_dir=tmp_path)
+
+
+def test_event_source_mapping_features_the_pollers_lack_are_refused() -> None:
+    # Given a mapping with FilterCriteria, which the local pollers would silently ignore
+    template = {
+        "Resources": {
+            "Mapping": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {"FunctionName": "f", "EventSourceArn": "q", "FilterCriteria": {"Filters": []}},
+            }
+        }
+    }
+    # Then the deploy is refused, naming the property
+    with pytest.raises(UnsupportedResourceError, match="Mapping sets FilterCriteria"):
+        check_supported(template, {"AWS::Lambda::EventSourceMapping"})
