@@ -312,7 +312,7 @@ def test_a_queue_that_hides_messages_for_less_than_the_function_timeout_is_refus
     aws: EmbeddedAws, deploy: Deploy
 ) -> None:
     # Given a mapping whose queue's visibility timeout (1 s) is below the function's timeout (2 s)
-    # When it is deployed, Then the deploy fails as Lambda's CreateEventSourceMapping does, and nothing is left
+    # When it is deployed, Then it fails as Lambda's CreateEventSourceMapping does, and nothing is left
     with pytest.raises(
         DeployError, match="Queue visibility timeout: 1 seconds is less than Function timeout: 2"
     ):
