@@ -59,6 +59,7 @@ bench: $(STAMP)
 # dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).
 LAMBDA_PYTHON ?= 3.13
 LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
+	StartChangeWorkflowFunction ValidateChangeFunction RecordChangeFunction PublishChangeFunction RejectChangeFunction \
 	ExtractMetadataFunction RecordVersionFunction PublishFunction QuarantineFunction
 $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"

@@ -18,6 +18,7 @@ class Settings(BaseModel):
     quarantine_bucket: str = ""
     table_name: str = ""
     file_workflow_arn: str = ""
+    change_workflow_arn: str = ""
     public_base_url: str = ""
     thumbnail_widths: tuple[int, ...] = (128, 512, 1024)
     thumbnail_format: str = "webp"
@@ -38,6 +39,7 @@ class Settings(BaseModel):
             "quarantine_bucket": "QUARANTINE_BUCKET",
             "table_name": "METADATA_TABLE",
             "file_workflow_arn": "FILE_WORKFLOW_ARN",
+            "change_workflow_arn": "CHANGE_WORKFLOW_ARN",
             "public_base_url": "PUBLIC_BASE_URL",
             "thumbnail_widths": "THUMBNAIL_WIDTHS",
             "thumbnail_format": "THUMBNAIL_FORMAT",

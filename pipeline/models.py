@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -97,3 +99,26 @@ class ItemState(Model):
     latest: int | None = None
     versions: int = 0
     updated_at: str | None = None
+
+
+class ChangeEvent(Model):
+    """One upstream change, as its contract (pipeline/contracts/change-event.schema.json) describes it."""
+
+    schema_version: int
+    source: str
+    entity: str
+    id: str
+    op: str  # upsert | delete
+    sequence: int
+    occurred_at: str
+    data: dict[str, Any] | None = None
+    owner: str | None = None
+    collection: str | None = None
+    actor: str | None = None
+
+
+class StoredChange(Model):
+    """The winning change of one record, as the metadata table stores it."""
+
+    change: ChangeEvent
+    recorded_at: str

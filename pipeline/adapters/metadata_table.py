@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from pipeline.adapters.clients import default_client
 from pipeline.errors import TransientError
 from pipeline.logic.keys import normalised_sequencer
-from pipeline.models import ItemState, VersionRecord
+from pipeline.models import ItemState, StoredChange, VersionRecord
 
 POINTER = 0
 
@@ -229,3 +229,39 @@ class MetadataTable:
                     if state is not None:
                         states.append(state)
         return states
+
+    def apply_change(self, key: str, stored: StoredChange) -> str:
+        """Record a change only if its sequence is higher than the stored one (D8).
+
+        Returns "recorded", "duplicate" (the same sequence is stored) or "stale" (a higher one is). A delete
+        is stored like any change: a tombstone that a lower-sequence upsert cannot overwrite.
+        """
+        change = stored.change
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    "id": _s(key),
+                    "version": _n(POINTER),
+                    "sequence": _n(change.sequence),
+                    "op": _s(change.op),
+                    "doc": _s(stored.model_dump_json()),
+                },
+                ConditionExpression="attribute_not_exists(id) OR #seq < :seq",
+                ExpressionAttributeNames={"#seq": "sequence"},
+                ExpressionAttributeValues={":seq": _n(change.sequence)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise TransientError(f"DynamoDB PutItem failed: {exc}") from exc
+            current = self._get(key, POINTER)
+            stored_sequence = int(current["sequence"]["N"]) if current else -1
+            return "duplicate" if stored_sequence == change.sequence else "stale"
+        return "recorded"
+
+    def stored_change(self, key: str) -> StoredChange | None:
+        """The winning change of a record, or None."""
+        item = self._get(key, POINTER)
+        if item is None or "doc" not in item:
+            return None
+        return StoredChange.model_validate(json.loads(item["doc"]["S"]))

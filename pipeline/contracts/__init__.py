@@ -1,0 +1,1 @@
+"""JSON Schema contracts shipped with the Lambda code (events/schemas/ links here)."""

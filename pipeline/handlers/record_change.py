@@ -1,0 +1,36 @@
+"""ChangeWorkflow step: record the change only if it is newer than what is stored (D7, D8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.adapters.metadata_table import MetadataTable
+from pipeline.config import settings
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.changes import record_key
+from pipeline.models import ChangeEvent, StoredChange
+
+table = MetadataTable(settings().table_name)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    change = ChangeEvent.model_validate(event["change"])
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    outcome = table.apply_change(record_key(change), StoredChange(change=change, recorded_at=now))
+    metrics.add_metric(
+        name={"recorded": "ChangesRecorded", "duplicate": "DuplicateChanges", "stale": "StaleChanges"}[
+            outcome
+        ],
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    if outcome == "stale":
+        logger.info("stale change dropped", extra={"key": record_key(change), "sequence": change.sequence})
+    return {"outcome": outcome}

@@ -1,0 +1,24 @@
+"""ChangeWorkflow step: the event against its JSON Schema contract; a violation is never retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.errors import PermanentError
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.changes import parse_change
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        change = parse_change(str(event["raw"]))
+    except PermanentError:
+        metrics.add_metric(name="ChangesRejected", unit=MetricUnit.Count, value=1)
+        raise
+    return change.model_dump(mode="json")

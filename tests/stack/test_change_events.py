@@ -1,0 +1,209 @@
+"""Change events keep the public JSON in sync on the embedded AWS: duplicates, disorder and deletes included."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pipeline.client import ChangeClient
+from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.stack
+
+Event = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def stack(aws: EmbeddedAws) -> Iterator[DeployedStack]:
+    yield aws.deploy(ROOT / "template.yaml", "changes")
+
+
+@pytest.fixture(scope="module")
+def client(aws: EmbeddedAws, stack: DeployedStack) -> ChangeClient:
+    return ChangeClient(stack.outputs["ChangeEventsTopicArn"], aws.client("sns"))
+
+
+def _event(entity: str, record: str, sequence: int, *, delete: bool = False, **data: Any) -> Event:
+    event: Event = {
+        "schema_version": 1,
+        "source": "shop",
+        "entity": entity,
+        "id": record,
+        "op": "delete" if delete else "upsert",
+        "sequence": sequence,
+        "occurred_at": f"2026-11-23T10:{sequence // 60 % 60:02d}:{sequence % 60:02d}Z",
+    }
+    if not delete:
+        event["data"] = data or {"value": sequence}
+    return event
+
+
+def _emit(client: ChangeClient, events: list[Event]) -> None:
+    results = client.emit(events)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+
+
+def _document(aws: EmbeddedAws, stack: DeployedStack, key: str) -> dict[str, Any] | None:
+    s3 = aws.client("s3")
+    try:
+        body = s3.get_object(Bucket=stack.outputs["PublicBucketName"], Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def _records(aws: EmbeddedAws, stack: DeployedStack, entity: str) -> dict[str, dict[str, Any]]:
+    """Every record document of an entity, without the fields that depend on when it was processed."""
+    s3 = aws.client("s3")
+    listing = s3.list_objects_v2(Bucket=stack.outputs["PublicBucketName"], Prefix=f"records/{entity}/")
+    documents = {}
+    for entry in listing.get("Contents", []):
+        document = _document(aws, stack, entry["Key"])
+        assert document is not None
+        document.pop("updated_at", None)
+        documents[document["id"]] = document
+    return documents
+
+
+def _expected(events: list[Event]) -> dict[str, tuple[int, bool, Any]]:
+    """Each record's final (sequence, deleted, data): the highest sequence wins."""
+    final: dict[str, Event] = {}
+    for event in events:
+        if event["id"] not in final or event["sequence"] > final[event["id"]]["sequence"]:
+            final[event["id"]] = event
+    return {i: (e["sequence"], e["op"] == "delete", e.get("data")) for i, e in final.items()}
+
+
+def _state(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[int, bool, Any]]:
+    return {i: (d["sequence"], d["deleted"], d.get("data")) for i, d in documents.items()}
+
+
+def _history(entity: str, seed: int) -> list[Event]:
+    """200 changes to 20 records (fixed seed): upserts, with every fourth record ending deleted."""
+    rng = random.Random(seed)
+    events = []
+    for n in range(20):
+        record = f"r{n:02d}"
+        for sequence in range(1, 11):
+            delete = n % 4 == 0 and sequence == 10
+            events.append(_event(entity, record, sequence, delete=delete, value=rng.randint(0, 10_000)))
+    return events
+
+
+def test_in_order_and_shuffled_duplicated_delivery_end_in_the_same_public_json(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given the same 200 changes for two entities (fixed seed)
+    ordered = _history("ordered", seed=11)
+    shuffled = [{**e, "entity": "shuffled"} for e in ordered]
+    expected = _expected(ordered)
+    # ...one delivered in order, the other shuffled with every event delivered twice
+    twice = shuffled + shuffled
+    random.Random(12).shuffle(twice)
+
+    # When they are emitted
+    _emit(client, ordered)
+    _emit(client, twice)
+
+    # Then both entities' public records settle on the latest state, deletes as tombstones
+    for entity in ("ordered", "shuffled"):
+        settled = poll_until(
+            lambda e=entity: _state(_records(aws, stack, e)) == expected, timeout_s=240, interval_s=1
+        )
+        assert settled, f"{entity}: {_state(_records(aws, stack, entity))} != {expected}"
+    ordered_docs, shuffled_docs = _records(aws, stack, "ordered"), _records(aws, stack, "shuffled")
+    assert {i: {**d, "entity": "x"} for i, d in ordered_docs.items()} == {
+        i: {**d, "entity": "x"} for i, d in shuffled_docs.items()
+    }
+    # ...and both listings hold exactly the records that are not deleted
+    alive = sorted(i for i, (_, deleted, _) in expected.items() if not deleted)
+    for entity in ("ordered", "shuffled"):
+        listing = _document(aws, stack, f"records/{entity}.json")
+        assert listing is not None
+        assert [e["id"] for e in listing["items"]] == alive
+        assert sorted(listing["deleted"]) == sorted(set(expected) - set(alive))
+
+
+def test_a_late_lower_upsert_cannot_resurrect_a_delete_but_a_higher_one_can(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given a record deleted at sequence 5
+    _emit(client, [_event("lazarus", "x", 4, name="alive")])
+    assert poll_until(lambda: _document(aws, stack, "records/lazarus/x.json"), timeout_s=60)
+    _emit(client, [_event("lazarus", "x", 5, delete=True)])
+    assert poll_until(
+        lambda: (_document(aws, stack, "records/lazarus/x.json") or {}).get("deleted"), timeout_s=60
+    )
+
+    # When a late upsert with sequence 3 arrives, followed by a marker change on another record
+    _emit(client, [_event("lazarus", "x", 3, name="zombie"), _event("lazarus", "marker", 1)])
+    assert poll_until(lambda: _document(aws, stack, "records/lazarus/marker.json"), timeout_s=60)
+    # Then the record stays deleted
+    assert (_document(aws, stack, "records/lazarus/x.json") or {})["deleted"] is True
+
+    # When an upsert with sequence 6 arrives, Then the record is back, with its new data
+    _emit(client, [_event("lazarus", "x", 6, name="reborn")])
+    back = poll_until(
+        lambda: not (_document(aws, stack, "records/lazarus/x.json") or {"deleted": True})["deleted"],
+        timeout_s=60,
+    )
+    assert back
+    document = _document(aws, stack, "records/lazarus/x.json")
+    assert document is not None and (document["sequence"], document["data"]) == (6, {"name": "reborn"})
+    listing = _document(aws, stack, "records/lazarus.json")
+    assert listing is not None and [e["id"] for e in listing["items"]] == ["marker", "x"]
+
+
+def test_a_schema_violation_is_refused_by_the_client_and_rejected_by_the_pipeline_with_its_path(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given an upsert without data
+    bad = _event("broken", "b1", 1)
+    del bad["data"]
+
+    # When the client is asked to emit it, Then it is refused before sending, with the schema message
+    [refused] = client.emit([bad])
+    assert (refused.ok, refused.reason) == (False, "schema_violation")
+    assert "'data' is a required property" in (refused.error or "")
+
+    # When it is published to the topic directly, bypassing the client
+    bad["sequence"] = -1
+    aws.client("sns").publish(TopicArn=stack.outputs["ChangeEventsTopicArn"], Message=json.dumps(bad))
+
+    # Then the pipeline records the rejection with the schema path, and publishes nothing
+    s3 = aws.client("s3")
+
+    def rejections() -> list[dict[str, Any]]:
+        listing = s3.list_objects_v2(Bucket=stack.outputs["QuarantineBucketName"], Prefix="rejected/changes/")
+        records = [
+            json.loads(
+                s3.get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=o["Key"])["Body"].read()
+            )
+            for o in listing.get("Contents", [])
+        ]
+        return [r for r in records if '"broken"' in r["event"]]
+
+    [record] = poll_until(rejections, timeout_s=60)
+    assert record["reason"] == "schema_violation"
+    assert record["detail"].startswith("at $.sequence:")
+    assert _document(aws, stack, "records/broken/b1.json") is None
+
+
+def test_a_hundred_concurrent_changes_to_one_entity_all_appear_in_its_listing(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given 100 new records of one entity, emitted at once
+    _emit(client, [_event("crowd", f"c{n:03d}", 1) for n in range(100)])
+
+    # Then the listing ends with all 100
+    def listed() -> int:
+        listing = _document(aws, stack, "records/crowd.json")
+        return int(listing["count"]) if listing else 0
+
+    assert poll_until(lambda: listed() == 100, timeout_s=240, interval_s=1), listed()
