@@ -39,8 +39,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         documents.version_document(record, base),
         cache_control=documents.CACHE_IMMUTABLE,
     )
-    item = documents.item_document(state, latest, base)
-    store.put_json(bucket, documents.item_key(item_id), item, cache_control=documents.CACHE_MUTABLE)
+    item = store.update_json(
+        bucket,
+        documents.item_key(item_id),
+        partial(documents.newer_item, candidate=documents.item_document(state, latest, base)),
+        cache_control=documents.CACHE_MUTABLE,
+    )
     listing = store.update_json(
         bucket,
         documents.collection_key(state.collection),

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
-from pipeline.errors import REASONS, split_cause
+from pipeline.errors import REASONS, PermanentError, split_cause
 from pipeline.handlers.observability import logger, metrics, tracer
-from pipeline.logic.keys import item_id
+from pipeline.logic.keys import item_id, parse_upload_key
 from pipeline.models import ObjectRef
 
 store = ObjectStore()
@@ -46,10 +46,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "detail": detail,
         "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
-    if reason != "missing_object":
+    if reason not in ("missing_object", "too_large"):  # too large to copy safely: the record says where it is
         store.copy(ref, bucket, f"{base}/object")
     store.put_json(bucket, f"{base}/error.json", record, cache_control="no-store")
-    collection = ref.key.split("/")[1] if ref.key.count("/") >= 2 else "none"
+    try:
+        collection, _ = parse_upload_key(ref.key)
+    except PermanentError:
+        collection = "none"  # SNS refuses empty attribute values
     return {
         "event": "failed",
         "item_id": item,

@@ -277,7 +277,7 @@ def _ignore(self: Queue, value: Any) -> None:
 
 
 _dynamodb_lock = threading.RLock()
-_s3_conditional_lock = threading.RLock()
+_s3_object_lock = threading.RLock()
 
 
 def _serialised(method: Any, lock: Any) -> Any:
@@ -287,16 +287,6 @@ def _serialised(method: Any, lock: Any) -> Any:
 
     run.__wrapped__ = method  # type: ignore[attr-defined]
     return run
-
-
-def _conditional_put(original: Any) -> Any:
-    def put_object(self: Any) -> Any:
-        if self.headers.get("If-Match") or self.headers.get("If-None-Match"):
-            with _s3_conditional_lock:
-                return original(self)
-        return original(self)
-
-    return put_object
 
 
 def install_atomic_writes() -> None:
@@ -318,7 +308,9 @@ def install_atomic_writes() -> None:
         "scan",
     ):
         setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_lock))
-    S3Response.put_object = _conditional_put(S3Response.put_object)
+    # A GET racing an overwriting PUT can read a buffer moto just closed: serialise object reads and writes.
+    S3Response.put_object = _serialised(S3Response.put_object, _s3_object_lock)
+    S3Response.get_object = _serialised(S3Response.get_object, _s3_object_lock)
 
 
 def install(router: Router) -> None:

@@ -90,6 +90,16 @@ def item_document(state: ItemState, latest: VersionRecord, base_url: str) -> dic
     return document
 
 
+def newer_item(current: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Whichever item document is newer: a slow publish of an older state must not overwrite a newer one."""
+    if current is not None and (current["updated_at"], current["versions"]) > (
+        candidate["updated_at"],
+        candidate["versions"],
+    ):
+        return current
+    return candidate
+
+
 def listing_entry(item: dict[str, Any]) -> dict[str, Any]:
     """What a collection listing says about one item (from its item document)."""
     thumbnails = item["thumbnails"]

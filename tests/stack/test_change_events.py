@@ -1,4 +1,4 @@
-"""Change events keep the public JSON in sync on the embedded AWS: duplicates, disorder and deletes included."""
+"""Change events keep the public JSON in sync on the embedded AWS: duplicates, disorder, deletes included."""
 
 from __future__ import annotations
 
@@ -172,8 +172,8 @@ def test_a_schema_violation_is_refused_by_the_client_and_rejected_by_the_pipelin
     assert (refused.ok, refused.reason) == (False, "schema_violation")
     assert "'data' is a required property" in (refused.error or "")
 
-    # When it is published to the topic directly, bypassing the client
-    bad["sequence"] = -1
+    # When an event with a negative sequence is published to the topic directly, bypassing the client
+    bad["data"], bad["sequence"] = {"name": "x"}, -1
     aws.client("sns").publish(TopicArn=stack.outputs["ChangeEventsTopicArn"], Message=json.dumps(bad))
 
     # Then the pipeline records the rejection with the schema path, and publishes nothing

@@ -162,12 +162,10 @@ def test_the_file_workflow_retries_transient_errors_and_never_retries_permanent_
         assert retriers[0] == {"ErrorEquals": ["PermanentError"], "MaxAttempts": 0}, name
         # ...transient errors back off with full jitter, capped...
         transient = retriers[1]
-        assert "TransientError" in transient["ErrorEquals"] and "Sandbox.Timedout" in transient["ErrorEquals"]
-        assert (
-            transient["BackoffRate"] > 1
-            and transient["JitterStrategy"] == "FULL"
-            and transient["MaxDelaySeconds"]
-        )
+        assert "TransientError" in transient["ErrorEquals"]
+        assert transient["BackoffRate"] > 1 and transient["JitterStrategy"] == "FULL"
+        assert transient["MaxDelaySeconds"]
+        assert retriers[2]["ErrorEquals"] == ["Sandbox.Timedout", "States.Timeout"], name
         # ...and payloads are pointers: no state passes file content
         assert "Body" not in json.dumps(state["Parameters"])
 
@@ -181,3 +179,25 @@ def test_the_file_workflow_retries_transient_errors_and_never_retries_permanent_
             }, name
     assert definition["States"]["Failed"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
     assert definition["States"]["Validate"]["Catch"][0]["Next"] == "Quarantine"
+
+
+def test_the_worst_case_file_workflow_fits_an_express_execution(template: dict[str, Any]) -> None:
+    # Given each step's function timeout and how often a timeout is retried
+    definition = json.loads((ROOT / "statemachines" / "file-workflow.asl.json").read_text())
+    substitutions = template["Resources"]["FileWorkflow"]["Properties"]["DefinitionSubstitutions"]
+    default_timeout = template["Globals"]["Function"]["Timeout"]
+
+    def worst(state: dict[str, Any]) -> float:
+        function = substitutions[state["Parameters"]["FunctionName"].strip("${}")]["Fn::GetAtt"][0]
+        timeout = template["Resources"][function]["Properties"].get("Timeout", default_timeout)
+        retried = next(r for r in state["Retry"] if "Sandbox.Timedout" in r["ErrorEquals"])["MaxAttempts"]
+        return float(timeout * (1 + retried))
+
+    states = definition["States"]
+    render = max(worst(b["States"][b["StartAt"]]) for b in states["Render"]["Branches"])
+    published = (
+        sum(worst(states[n]) for n in ("Validate", "AllocateVersion", "RecordVersion", "Publish")) + render
+    )
+    quarantined = worst(states["Validate"]) + worst(states["Quarantine"])
+    # Then even when every step times out once, the path ends well inside Express's 300 s limit
+    assert max(published, quarantined) <= 240, (published, quarantined)
