@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from functools import partial
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,6 +85,10 @@ def _state(documents: dict[str, dict[str, Any]]) -> dict[str, tuple[int, bool, A
     return {i: (d["sequence"], d["deleted"], d.get("data")) for i, d in documents.items()}
 
 
+def _settled(aws: EmbeddedAws, stack: DeployedStack, entity: str, expected: dict[str, Any]) -> bool:
+    return _state(_records(aws, stack, entity)) == expected
+
+
 def _history(entity: str, seed: int) -> list[Event]:
     """200 changes to 20 records (fixed seed): upserts, with every fourth record ending deleted."""
     rng = random.Random(seed)
@@ -113,9 +118,7 @@ def test_in_order_and_shuffled_duplicated_delivery_end_in_the_same_public_json(
 
     # Then both entities' public records settle on the latest state, deletes as tombstones
     for entity in ("ordered", "shuffled"):
-        settled = poll_until(
-            lambda e=entity: _state(_records(aws, stack, e)) == expected, timeout_s=240, interval_s=1
-        )
+        settled = poll_until(partial(_settled, aws, stack, entity, expected), timeout_s=240, interval_s=1)
         assert settled, f"{entity}: {_state(_records(aws, stack, entity))} != {expected}"
     ordered_docs, shuffled_docs = _records(aws, stack, "ordered"), _records(aws, stack, "shuffled")
     assert {i: {**d, "entity": "x"} for i, d in ordered_docs.items()} == {
