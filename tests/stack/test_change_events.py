@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
