@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -215,6 +217,93 @@ def ingest(
     console.print(_outcomes_table(outcomes))
     if wait and any(o.state == "pending" for o in outcomes):
         raise typer.Exit(code=1)
+
+
+def _read_events(source: Path, ndjson: bool) -> list[dict[str, Any] | str]:
+    text = sys.stdin.read() if str(source) == "-" else source.read_text()
+    if ndjson or source.suffix == ".ndjson":
+        return [line for line in text.splitlines() if line.strip()]
+    document = json.loads(text)
+    return list(document) if isinstance(document, list) else [document]
+
+
+@app.command()
+def emit(
+    source: Annotated[
+        Path | None, typer.Argument(help="A JSON file (one event or a list), an NDJSON file, or - for stdin.")
+    ] = None,
+    ndjson: Annotated[bool, typer.Option("--ndjson", help="Read one event per line.")] = False,
+    entity: Annotated[str | None, typer.Option(help="With --id: emit one event from flags.")] = None,
+    record_id: Annotated[str | None, typer.Option("--id", help="The record's id.")] = None,
+    op: Annotated[str, typer.Option(help="upsert or delete.")] = "upsert",
+    sequence: Annotated[int | None, typer.Option(help="The record's change sequence.")] = None,
+    data: Annotated[str | None, typer.Option(help="The record's data as JSON (upsert).")] = None,
+    origin: Annotated[str, typer.Option("--source", help="The upstream system's name.")] = "cli",
+    owner: Annotated[str | None, typer.Option(help="Owner, for notification filters.")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection, for notification filters.")] = None,
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """Emit change events to the ChangeEvents topic: validated first, sent in batches of 10, each reported."""
+    from rich.progress import Progress
+
+    from pipeline.client import ChangeClient, EmitResult
+    from pipeline.local import uploads
+
+    events: list[dict[str, Any] | str]
+    if source is not None:
+        events = _read_events(source, ndjson)
+    elif entity and record_id and sequence is not None:
+        event: dict[str, Any] = {
+            "schema_version": 1,
+            "source": origin,
+            "entity": entity,
+            "id": record_id,
+            "op": op,
+            "sequence": sequence,
+            "occurred_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        if data is not None:
+            event["data"] = json.loads(data)
+        event.update({k: v for k, v in (("owner", owner), ("collection", collection)) if v})
+        events = [event]
+    else:
+        raise typer.BadParameter("Give a FILE (or -), or --entity, --id and --sequence.")
+    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    client = ChangeClient(stack.outputs["ChangeEventsTopicArn"], stack.client("sns"))
+    results: list[EmitResult] = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("Emitting", total=len(events))
+        for start in range(0, len(events), 100):
+            chunk = events[start : start + 100]
+            results.extend(
+                r.__class__(r.index + start, r.event, r.message_id, r.reason, r.error)
+                for r in client.emit(chunk)
+            )
+            progress.advance(task, len(chunk))
+    table = Table(
+        title=f"Change events: {sum(r.ok for r in results)} of {len(results)} sent", title_justify="left"
+    )
+    for column in ("#", "Record", "Op", "Sequence", "Outcome"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        shown = r.event if isinstance(r.event, dict) else _loads_or_empty(r.event)
+        record = f"{shown.get('entity', '?')}/{shown.get('id', '?')}"
+        outcome = f"[green]sent[/] {r.message_id}" if r.ok else f"[red]{r.reason}[/] {escape(r.error or '')}"
+        table.add_row(
+            str(r.index + 1), record, str(shown.get("op", "")), str(shown.get("sequence", "")), outcome
+        )
+    console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+def _loads_or_empty(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @app.command()

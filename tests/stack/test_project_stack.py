@@ -171,6 +171,62 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         assert ingest.returncode == 0, ingest.stdout + ingest.stderr
         assert "published" in ingest.stdout and "photo.jpg" in ingest.stdout
 
+        # ...and `aws sns publish` of a change event updates records/<entity>/<id>.json
+        event_file = ROOT / "events" / "samples" / "change-events" / "valid" / "insert.json"
+        subprocess.run(
+            [
+                str(BIN / "aws"),
+                "--endpoint-url",
+                endpoint,
+                "--region",
+                "us-east-1",
+                "sns",
+                "publish",
+                "--topic-arn",
+                outputs["ChangeEventsTopicArn"],
+                "--message",
+                f"file://{event_file}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+
+        def record() -> dict[str, Any] | None:
+            try:
+                document: dict[str, Any] = json.loads(
+                    s3.get_object(Bucket=public, Key="records/product/p-1.json")["Body"].read()
+                )
+            except s3.exceptions.NoSuchKey:
+                return None
+            return document
+
+        document = poll_until(record, timeout_s=60, interval_s=0.2)
+        assert document is not None and document["data"] == {"name": "Kettle", "price": 25}
+
+        # ...and `pipeline emit` sends a valid event and refuses an invalid one with its schema path
+        emit = [str(BIN / "pipeline"), "emit", "--stack-name", "demo", "--endpoint-url", endpoint]
+        sent = subprocess.run(
+            [*emit, "--entity", "product", "--id", "p-2", "--sequence", "1", "--data", '{"name": "Mug"}'],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=60,
+        )
+        assert sent.returncode == 0 and "1 of 1 sent" in sent.stdout, sent.stdout + sent.stderr
+        refused = subprocess.run(
+            [*emit, "--entity", "product", "--id", "p-3", "--sequence", "-4", "--op", "delete"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=60,
+        )
+        assert refused.returncode == 1 and "schema_violation" in refused.stdout
+        assert "$.sequence" in refused.stdout
+
         # ...and the Lambda workers that did it are child processes of `pipeline up`
         started = _children(process.pid)
         assert started
