@@ -307,6 +307,35 @@ def _loads_or_empty(text: str) -> dict[str, Any]:
 
 
 @app.command()
+def replay(
+    since: Annotated[str, typer.Option("--since", help="ISO date or time (UTC unless an offset is given).")],
+    kind: Annotated[str, typer.Option(help="changes, uploads or all.")] = "all",
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """Re-emit archived events since a time; idempotency makes a replay safe to run again."""
+    from pipeline.local import replay as replaying
+    from pipeline.local import uploads
+
+    try:
+        start = datetime.fromisoformat(since)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{since!r} is not an ISO date or time, e.g. 2026-11-23T10:00.") from exc
+    kinds = ("changes", "uploads") if kind == "all" else (kind,)
+    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    with console.status(f"Replaying {kind} events since {start.isoformat()} …"):
+        results = replaying.replay(stack, start, kinds)
+    table = Table(title="Replay", title_justify="left")
+    for column in ("Events", "Archived since", "Re-emitted"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.kind, str(r.found), str(r.sent))
+    console.print(table)
+    if any(r.sent < r.found for r in results):
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def status(
     item: Annotated[str | None, typer.Argument(help="An item id: show its versions.")] = None,
     stack_name: StackOpt = "pipeline",

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     table_name: str = ""
     file_workflow_arn: str = ""
     change_workflow_arn: str = ""
+    change_events_topic_arn: str = ""
+    archive_bucket: str = ""
     public_base_url: str = ""
     thumbnail_widths: tuple[int, ...] = (128, 512, 1024)
     thumbnail_format: str = "webp"
@@ -40,6 +42,8 @@ class Settings(BaseModel):
             "table_name": "METADATA_TABLE",
             "file_workflow_arn": "FILE_WORKFLOW_ARN",
             "change_workflow_arn": "CHANGE_WORKFLOW_ARN",
+            "change_events_topic_arn": "CHANGE_EVENTS_TOPIC_ARN",
+            "archive_bucket": "ARCHIVE_BUCKET",
             "public_base_url": "PUBLIC_BASE_URL",
             "thumbnail_widths": "THUMBNAIL_WIDTHS",
             "thumbnail_format": "THUMBNAIL_FORMAT",

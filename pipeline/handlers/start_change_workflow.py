@@ -37,7 +37,9 @@ def record_handler(record: SQSRecord) -> None:
         change = parse_change(text)
     except PermanentError:
         change = None  # still started: the workflow records the violation and announces the rejection
-    started = workflows.start(settings().change_workflow_arn, execution_name(change, text), {"raw": text})
+    started = workflows.start(
+        settings().change_workflow_arn, execution_name(change, text, record.message_id), {"raw": text}
+    )
     metrics.add_metric(
         name="ChangeWorkflowsStarted" if started else "DuplicateChangeEvents", unit=MetricUnit.Count, value=1
     )

@@ -30,7 +30,7 @@ def _s3_event(body: str) -> dict[str, Any]:
 def record_handler(record: SQSRecord) -> None:
     for ref in object_refs_from_s3_event(_s3_event(record.body)):
         started = workflows.start(
-            settings().file_workflow_arn, execution_name(ref), {"source": ref.model_dump()}
+            settings().file_workflow_arn, execution_name(ref, record.message_id), {"source": ref.model_dump()}
         )
         logger.info("workflow started" if started else "duplicate event", extra={"key": ref.key})
         metrics.add_metric(

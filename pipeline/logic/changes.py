@@ -78,10 +78,11 @@ def record_key(change: ChangeEvent) -> str:
     return f"rec#{change.source}#{change.entity}#{change.id}"
 
 
-def execution_name(change: ChangeEvent | None, raw: str) -> str:
-    """An execution name from source + entity + id + sequence (or the raw text when it is not valid)."""
+def execution_name(change: ChangeEvent | None, raw: str, delivery: str = "") -> str:
+    """An execution name from source + entity + id + sequence (or the raw text when it is not valid) and the
+    queue delivery: a redelivered message starts nothing new, a replayed one runs again (idempotently)."""
     identity = raw if change is None else f"{change.source}/{change.entity}/{change.id}@{change.sequence}"
-    return "change-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+    return "change-" + hashlib.sha256(f"{identity}|{delivery}".encode()).hexdigest()[:40]
 
 
 def record_doc_key(entity: str, record_id: str) -> str:

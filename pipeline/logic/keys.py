@@ -37,9 +37,13 @@ def source_id(ref: ObjectRef) -> str:
     return hashlib.sha256(f"{ref.bucket}/{ref.key}@{version}".encode()).hexdigest()[:32]
 
 
-def execution_name(ref: ObjectRef) -> str:
-    """A Step Functions execution name derived from the business key: ≤ 80 chars, no forbidden characters."""
-    return f"upload-{source_id(ref)}"
+def execution_name(ref: ObjectRef, delivery: str = "") -> str:
+    """A Step Functions execution name: the business key and the queue delivery, ≤ 80 chars.
+
+    A redelivery of the same queue message starts nothing new; a new message for the same object (a
+    duplicate S3 event, a replay) does run, and the metadata table's business-key checks make it a no-op.
+    """
+    return "upload-" + hashlib.sha256(f"{source_id(ref)}|{delivery}".encode()).hexdigest()[:40]
 
 
 def normalised_sequencer(sequencer: str | None) -> str:

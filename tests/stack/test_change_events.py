@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
 
 from pipeline.client import ChangeClient
+from pipeline.local.replay import replay
 from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
+from pipeline.local.uploads import Stack
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.stack
@@ -210,3 +213,37 @@ def test_a_hundred_concurrent_changes_to_one_entity_all_appear_in_its_listing(
         return int(listing["count"]) if listing else 0
 
     assert poll_until(lambda: listed() == 100, timeout_s=240, interval_s=1), listed()
+
+
+def test_replaying_the_archive_reproduces_the_same_public_json(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given changes that were published and archived
+    events = [_event("replayed", f"r{n}", s, delete=(n == 0 and s == 3)) for n in range(4) for s in (1, 2, 3)]
+    expected = _expected(events)
+    emitted_from = datetime.now(UTC) - timedelta(seconds=1)
+    _emit(client, events)
+    assert poll_until(partial(_settled, aws, stack, "replayed", expected), timeout_s=120, interval_s=0.5)
+    before = _records(aws, stack, "replayed")
+    s3 = aws.client("s3")
+    archive = stack.outputs["ArchiveBucketName"]
+
+    def archived() -> int:
+        total = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=archive, Prefix="archive/changes/"):
+            for entry in page.get("Contents", []):
+                body = s3.get_object(Bucket=archive, Key=entry["Key"])["Body"].read()
+                total += '"replayed"' in json.loads(body)["Message"]
+        return total
+
+    assert poll_until(lambda: archived() == len(events), timeout_s=60, interval_s=0.5)
+
+    # When the public documents are lost and the archive is replayed
+    public = stack.outputs["PublicBucketName"]
+    for entry in s3.list_objects_v2(Bucket=public, Prefix="records/replayed/").get("Contents", []):
+        s3.delete_object(Bucket=public, Key=entry["Key"])
+    [changes] = replay(Stack(stack.outputs, aws.endpoint_url), emitted_from, ("changes",))
+
+    # Then every archived event was re-emitted and the public JSON comes back exactly as it was
+    assert changes.found == changes.sent == len(events)
+    assert poll_until(lambda: _records(aws, stack, "replayed") == before, timeout_s=120, interval_s=0.5)

@@ -67,7 +67,7 @@ def test_partial_batch_failure_returns_only_the_failed_items(aws: EmbeddedAws, d
     )
 
     # Then the failed item comes back for a second receive...
-    assert poll_until(lambda: "fail-1/2" in _keys(aws, attempts), timeout_s=20)
+    assert poll_until(lambda: "fail-1/2" in _keys(aws, attempts), timeout_s=45)
     # ...while the successful items were deleted after their first and only receive
     assert _keys(aws, attempts, "ok-") == ["ok-1/1", "ok-2/1"]
 
@@ -105,7 +105,7 @@ def test_malformed_batch_response_fails_the_whole_batch(aws: EmbeddedAws, deploy
     )
 
     # Then, as on AWS, the whole batch counts as failed: the good message is received again too
-    assert poll_until(lambda: "good-1/2" in _keys(aws, attempts), timeout_s=20)
+    assert poll_until(lambda: "good-1/2" in _keys(aws, attempts), timeout_s=45)
 
 
 def test_poison_message_reaches_the_dlq_after_max_receive_count(aws: EmbeddedAws, deploy: Deploy) -> None:
@@ -123,7 +123,7 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(aws: EmbeddedAws
         ).get("Messages", [])
         return messages
 
-    moved = poll_until(dead_letter, timeout_s=30)
+    moved = poll_until(dead_letter, timeout_s=90)
     assert [m["Body"] for m in moved] == ["fail-poison"]
     assert _keys(aws, stack.outputs["AttemptsBucketName"], "fail-poison/") == [
         "fail-poison/1",

@@ -46,8 +46,9 @@ def test_the_business_key_of_an_upload_is_its_object_version() -> None:
     first = ObjectRef(bucket="b", key="uploads/c/x.jpg", version_id="v1")
     assert source_id(first) == source_id(first.model_copy(update={"etag": "other"}))
     assert source_id(first) != source_id(first.model_copy(update={"version_id": "v2"}))
-    name = execution_name(first)
+    name = execution_name(first, "message-1")
     assert len(name) <= 80 and not set(name) & set(" /:#%$&,;")
+    assert execution_name(first, "message-1") == name != execution_name(first, "message-2")
 
 
 def test_sequencers_of_different_lengths_compare_in_upload_order() -> None:
