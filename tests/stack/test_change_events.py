@@ -104,20 +104,18 @@ def _history(entity: str, seed: int) -> list[Event]:
     return events
 
 
-def test_in_order_and_shuffled_duplicated_delivery_end_in_the_same_public_json(
+def test_in_order_and_shuffled_delivery_end_in_the_same_public_json(
     aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
 ) -> None:
-    # Given the same 200 changes for two entities (fixed seed)
+    # Given the same 200 changes for two entities (fixed seed), one delivered in order, the other shuffled
     ordered = _history("ordered", seed=11)
     shuffled = [{**e, "entity": "shuffled"} for e in ordered]
+    random.Random(12).shuffle(shuffled)
     expected = _expected(ordered)
-    # ...one delivered in order, the other shuffled with every event delivered twice
-    twice = shuffled + shuffled
-    random.Random(12).shuffle(twice)
 
     # When they are emitted
     _emit(client, ordered)
-    _emit(client, twice)
+    _emit(client, shuffled)
 
     # Then both entities' public records settle on the latest state, deletes as tombstones
     for entity in ("ordered", "shuffled"):
@@ -134,6 +132,39 @@ def test_in_order_and_shuffled_duplicated_delivery_end_in_the_same_public_json(
         assert listing is not None
         assert [e["id"] for e in listing["items"]] == alive
         assert sorted(listing["deleted"]) == sorted(set(expected) - set(alive))
+
+
+def test_every_event_delivered_twice_changes_nothing(
+    aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
+) -> None:
+    # Given 30 changes (with deletes) that settled, and their public documents
+    events = _history("twice", seed=21)[:30]
+    _emit(client, events)
+    assert poll_until(
+        partial(_settled, aws, stack, "twice", _expected(events)), timeout_s=120, interval_s=0.5
+    )
+    before = {key: _document(aws, stack, key) for key in _keys(aws, stack, "records/twice")}
+    recorded = aws.runtime.stats()[stack.physical_id("RecordChangeFunction")][1]
+    runs_before = recorded.invocations
+
+    # When every one of them is delivered again
+    _emit(client, events)
+
+    # Then each ran through the workflow again, and not one document changed
+    stats = aws.runtime.stats
+    assert poll_until(
+        lambda: (
+            stats()[stack.physical_id("RecordChangeFunction")][1].invocations >= runs_before + len(events)
+        ),
+        timeout_s=120,
+        interval_s=0.5,
+    )
+    assert {key: _document(aws, stack, key) for key in _keys(aws, stack, "records/twice")} == before
+
+
+def _keys(aws: EmbeddedAws, stack: DeployedStack, prefix: str) -> list[str]:
+    listing = aws.client("s3").list_objects_v2(Bucket=stack.outputs["PublicBucketName"], Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
 def test_a_late_lower_upsert_cannot_resurrect_a_delete_but_a_higher_one_can(
