@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +79,12 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
     try:
         _wait_for_line(process, "Ready", timeout_s=90)
         endpoint = f"http://127.0.0.1:{port}"
+        aws_cli = [str(BIN / "aws"), "--endpoint-url", endpoint, "--region", "us-east-1"]
 
         # When the real AWS CLI asks CloudFormation about the stack
         described = subprocess.run(
             [
-                str(BIN / "aws"),
-                "--endpoint-url",
-                endpoint,
-                "--region",
-                "us-east-1",
+                *aws_cli,
                 "--output",
                 "json",
                 "cloudformation",
@@ -111,11 +109,7 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         photo.write_bytes(samples.photo_jpeg(1200, 900, orientation=6, gps=True))
         subprocess.run(
             [
-                str(BIN / "aws"),
-                "--endpoint-url",
-                endpoint,
-                "--region",
-                "us-east-1",
+                *aws_cli,
                 "s3",
                 "cp",
                 str(photo),
@@ -130,7 +124,7 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         public = outputs["PublicBucketName"]
         key = f"items/{item_id(outputs['IngestBucketName'], 'uploads/c/p.jpg')}.json"
 
-        def published() -> dict[str, Any] | None:
+        def published(key: str) -> dict[str, Any] | None:
             try:
                 document: dict[str, Any] = json.loads(s3.get_object(Bucket=public, Key=key)["Body"].read())
             except s3.exceptions.NoSuchKey:
@@ -138,7 +132,7 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
             return document
 
         began = time.monotonic()
-        item = poll_until(published, timeout_s=60, interval_s=0.2)
+        item = poll_until(partial(published, key), timeout_s=60, interval_s=0.2)
         assert item is not None, "items/<id>.json did not appear within 60 s"
         print(f"published in {time.monotonic() - began:.1f} s")
         # ...with thumbnails of the configured widths (the template's defaults) that carry no EXIF or GPS
@@ -175,11 +169,7 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         event_file = ROOT / "events" / "samples" / "change-events" / "valid" / "insert.json"
         subprocess.run(
             [
-                str(BIN / "aws"),
-                "--endpoint-url",
-                endpoint,
-                "--region",
-                "us-east-1",
+                *aws_cli,
                 "sns",
                 "publish",
                 "--topic-arn",
@@ -193,16 +183,7 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
             env=env,
         )
 
-        def record() -> dict[str, Any] | None:
-            try:
-                document: dict[str, Any] = json.loads(
-                    s3.get_object(Bucket=public, Key="records/product/p-1.json")["Body"].read()
-                )
-            except s3.exceptions.NoSuchKey:
-                return None
-            return document
-
-        document = poll_until(record, timeout_s=60, interval_s=0.2)
+        document = poll_until(partial(published, "records/product/p-1.json"), timeout_s=60, interval_s=0.2)
         assert document is not None and document["data"] == {"name": "Kettle", "price": 25}
 
         # ...and `pipeline emit` sends a valid event and refuses an invalid one with its schema path
