@@ -6,7 +6,6 @@ or AWS itself) through the stack's Outputs. Not deployed to Lambda.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import time
 from collections.abc import Callable, Iterable
@@ -14,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from pipeline.adapters.clients import client
+from pipeline.adapters.objects import ObjectStore
 from pipeline.logic.documents import item_key
 from pipeline.logic.keys import item_id
 
@@ -89,34 +87,24 @@ def upload_paths(stack: Stack, paths: Iterable[Path], collection: str, **kwargs:
     return upload(stack, ((p.name, p.read_bytes()) for p in paths), collection, **kwargs)
 
 
-def _json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    document: dict[str, Any] = json.loads(body)
-    return document
-
-
 def check(stack: Stack, outcome: Outcome) -> Outcome:
     """Look once for the file's published documents or quarantine record; updates and returns `outcome`."""
     s3 = stack.client("s3")
+    store = ObjectStore(s3)
     public = stack.outputs["PublicBucketName"]
     quarantine = stack.outputs["QuarantineBucketName"]
-    error = _json(s3, quarantine, f"quarantine/{outcome.key}/{outcome.version_id}/error.json")
+    error, _ = store.read_json(quarantine, f"quarantine/{outcome.key}/{outcome.version_id}/error.json")
     if error is not None:
         outcome.state, outcome.reason, outcome.detail = "quarantined", error["reason"], error["detail"]
     else:
-        document = _json(s3, public, item_key(outcome.item_id))
+        document, _ = store.read_json(public, item_key(outcome.item_id))
         version_doc = None
         if document is not None and document["source"]["version_id"] == outcome.version_id:
             version_doc, outcome.latest = document, True
         elif document is not None:
             listing = s3.list_objects_v2(Bucket=public, Prefix=f"items/{outcome.item_id}/versions/")
             for entry in listing.get("Contents", []):
-                candidate = _json(s3, public, entry["Key"])
+                candidate, _ = store.read_json(public, entry["Key"])
                 if candidate is not None and candidate["source"]["version_id"] == outcome.version_id:
                     version_doc = candidate
         if version_doc is not None:

@@ -72,13 +72,19 @@ def item_events(aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]) -
 
 
 def _drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
+    """Every message waiting in a queue, decoded (and deleted)."""
+    return [json.loads(body) for body in _drain_raw(aws, queue_url)]
+
+
+def _drain_raw(aws: EmbeddedAws, queue_url: str) -> list[str]:
+    """Every message body waiting in a queue (and deleted)."""
     sqs = aws.client("sqs")
-    messages: list[dict[str, Any]] = []
+    bodies: list[str] = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        messages.extend(json.loads(m["Body"]) for m in batch)
+        bodies.extend(m["Body"] for m in batch)
         for m in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
+    return bodies
 
 
 def _public(aws: EmbeddedAws, stack: Stack, key: str) -> Any:
@@ -273,16 +279,6 @@ def _source(s3_event: str) -> dict[str, Any]:
 
     [ref] = object_refs_from_s3_event(json.loads(s3_event))
     return ref.model_dump()
-
-
-def _drain_raw(aws: EmbeddedAws, queue_url: str) -> list[str]:
-    sqs = aws.client("sqs")
-    bodies: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        bodies.extend(m["Body"] for m in batch)
-        for m in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return bodies
 
 
 def test_fifty_concurrent_uploads_into_one_collection_all_appear_in_its_listing(
