@@ -19,6 +19,7 @@ from rich.table import Table
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
+    from pipeline.local import uploads as uploads_module
     from pipeline.local.runtime import FunctionConfig, InvokeResult
     from pipeline.local.stack import DeployedStack, EmbeddedAws
     from pipeline.local.uploads import Outcome
@@ -426,6 +427,7 @@ def demo(
         if second[0].state != "published" or second[0].version != 2 or not second[0].latest:
             failures.append(second[0])
             errors.print(f"[red]The re-upload of {again_name} did not become version 2 as latest.[/]")
+        change_problems = _demo_changes(stack, timeout)
         console.print(_functions_table(aws, compact=True))
         console.print(
             f"Public documents: aws --endpoint-url {aws.endpoint_url} s3 ls "
@@ -433,13 +435,61 @@ def demo(
             f"{deployed.outputs['PublicBaseUrl']})"
         )
         console.print(f"Whole demo: {time.perf_counter() - started:.1f} s.")
-        if failures:
-            errors.print(f"[red]{len(failures)} file(s) did not reach their expected outcome.[/]")
+        if failures or change_problems:
+            count = len(failures) + change_problems
+            errors.print(f"[red]{count} file(s) or change event(s) did not turn out as expected.[/]")
             raise typer.Exit(code=1)
     except PipelineError as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
+
+
+def _demo_changes(stack: uploads_module.Stack, timeout: float) -> int:
+    """Emit the demo's change events in waves; show what became of each and check the public JSON."""
+    from rich.progress import Progress
+
+    from pipeline.local import changes
+
+    total = sum(len(wave) for wave in changes.DEMO_WAVES)
+    with Progress(console=console) as progress:
+        task = progress.add_task("Change events", total=total)
+        sent = changes.run_demo(stack, timeout, on_done=lambda _: progress.advance(task))
+    table = Table(title="Change events (outcomes read from the ChangeWorkflow)", title_justify="left")
+    for column in ("#", "Event", "Record", "Op", "Seq", "Outcome"):
+        table.add_column(column, overflow="fold")
+    failures = 0
+    colours = {"recorded": "green", "duplicate": "cyan", "stale": "cyan", "rejected": "yellow"}
+    for n, (event, outcome) in enumerate(sent, 1):
+        shown = event.event if isinstance(event.event, dict) else _loads_or_empty(event.event)
+        state = f"[{colours.get(outcome.outcome, 'red')}]{outcome.outcome}[/]"
+        if outcome.detail:
+            state += f": {escape(outcome.detail)}"
+        if outcome.outcome != event.expected:
+            state += f" [red]✗ expected {event.expected}[/]"
+            failures += 1
+        table.add_row(
+            str(n),
+            event.label,
+            f"{shown.get('entity')}/{shown.get('id')}",
+            str(shown.get("op")),
+            str(shown.get("sequence")),
+            state,
+        )
+    console.print(table)
+    valid_events = [e.event for wave in changes.DEMO_WAVES for e in wave if isinstance(e.event, dict)]
+    documents, listing = changes.public_records(stack, "product")
+    problems = changes.state_differences(changes.expected_state(valid_events), documents, listing)
+    for problem in problems:
+        errors.print(f"[red]Public JSON differs:[/] {escape(problem)}")
+    if not problems:
+        live = sorted(i for i, d in documents.items() if not d["deleted"])
+        gone = sorted(i for i, d in documents.items() if d["deleted"])
+        console.print(
+            f"[green]✓[/] records/product/*.json and records/product.json match the latest state exactly: "
+            f"{', '.join(live)} live; {', '.join(gone)} deleted (tombstone)."
+        )
+    return failures + len(problems)
 
 
 @app.command()

@@ -107,7 +107,9 @@ def check(stack: Stack, outcome: Outcome) -> Outcome:
                 candidate, _ = store.read_json(public, entry["Key"])
                 if candidate is not None and candidate["source"]["version_id"] == outcome.version_id:
                     version_doc = candidate
-        if version_doc is not None:
+        # Publish writes the version document before the item document: done once the item caught up.
+        recorded = int(document["versions"]) if document is not None else 0
+        if version_doc is not None and recorded >= int(version_doc["version"]):
             outcome.state = "published"
             outcome.version = int(version_doc["version"])
             outcome.thumbnails = [t["width"] for t in version_doc["thumbnails"]]

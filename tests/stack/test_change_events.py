@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pipeline.client import ChangeClient
+from pipeline.local import changes
 from pipeline.local.replay import replay
 from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
 from pipeline.local.uploads import Stack
@@ -102,6 +103,26 @@ def _history(entity: str, seed: int) -> list[Event]:
             delete = n % 4 == 0 and sequence == 10
             events.append(_event(entity, record, sequence, delete=delete, value=rng.randint(0, 10_000)))
     return events
+
+
+def test_the_demo_burst_reports_each_outcome_from_the_pipeline_and_ends_in_the_latest_state(
+    aws: EmbeddedAws, stack: DeployedStack
+) -> None:
+    # Given the demo's waves: inserts, an invalid event, updates, a delete, a duplicate and two stale changes
+    target = Stack(stack.outputs, aws.endpoint_url, aws.region)
+
+    # When they are emitted one wave at a time
+    sent = changes.run_demo(target, timeout_s=120)
+
+    # Then each event's outcome, read from its ChangeWorkflow execution, is the one the rules give
+    assert [(e.label, o.outcome) for e, o in sent] == [(e.label, e.expected) for e, o in sent]
+    rejected = [o for _, o in sent if o.outcome == "rejected"]
+    assert rejected and all("at $.sequence" in o.detail for o in rejected)
+    # ...and the public JSON is exactly the latest non-deleted state
+    valid = [e.event for e, _ in sent if isinstance(e.event, dict)]
+    documents, listing = changes.public_records(target, "product")
+    assert changes.state_differences(changes.expected_state(valid), documents, listing) == []
+    assert listing is not None and [i["id"] for i in listing["items"]] == ["p-100", "p-200", "p-400"]
 
 
 def test_in_order_and_shuffled_delivery_end_in_the_same_public_json(
