@@ -60,7 +60,7 @@ bench: $(STAMP)
 LAMBDA_PYTHON ?= 3.13
 LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
 	StartChangeWorkflowFunction ValidateChangeFunction RecordChangeFunction PublishChangeFunction RejectChangeFunction \
-	ArchiveFunction \
+	ArchiveFunction NotifyFunction \
 	ExtractMetadataFunction RecordVersionFunction PublishFunction QuarantineFunction
 $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"

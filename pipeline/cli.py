@@ -19,6 +19,7 @@ from rich.table import Table
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
+    from pipeline.adapters.subscriptions import Subscriptions
     from pipeline.local import uploads as uploads_module
     from pipeline.local.runtime import FunctionConfig, InvokeResult
     from pipeline.local.stack import DeployedStack, EmbeddedAws
@@ -390,7 +391,7 @@ def demo(
     """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
 
-    from pipeline.local import samples, uploads
+    from pipeline.local import samples, subscribers, uploads
 
     started = time.perf_counter()
     aws = _start(port, state_dir, show_invocations=False)
@@ -403,6 +404,11 @@ def demo(
             f"functions, in {deployed.seconds:.1f} s. Endpoint {aws.endpoint_url}."
         )
         stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
+        subscribers.demo_subscribe(stack)
+        console.print(
+            f"Demo subscriber: {subscribers.DEMO_EMAIL} (email: every event) and {subscribers.DEMO_PHONE} "
+            f"(SMS: refused files) follow collection {subscribers.DEMO_COLLECTION}."
+        )
         files = [(name, make()) for name, make, _ in samples.SAMPLES]
         expected = {name: outcome for name, _, outcome in samples.SAMPLES}
         with Progress(console=console) as progress:
@@ -434,15 +440,43 @@ def demo(
             f"s3://{deployed.outputs['PublicBucketName']}/ --recursive   (PublicBaseUrl on AWS: "
             f"{deployed.outputs['PublicBaseUrl']})"
         )
+        notice_problems = _demo_outbox(aws, stack, outcomes + second, timeout)
         console.print(f"Whole demo: {time.perf_counter() - started:.1f} s.")
-        if failures or change_problems:
-            count = len(failures) + change_problems
-            errors.print(f"[red]{count} file(s) or change event(s) did not turn out as expected.[/]")
+        if failures or change_problems or notice_problems:
+            count = len(failures) + change_problems + notice_problems
+            errors.print(f"[red]{count} file(s), change event(s) or notification(s) were not as expected.[/]")
             raise typer.Exit(code=1)
     except PipelineError as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
+
+
+def _demo_outbox(
+    aws: EmbeddedAws, stack: uploads_module.Stack, uploaded: list[Outcome], timeout: float
+) -> int:
+    """Wait for the demo subscriber's notifications, show the outbox, check one per event with its reason."""
+    from pipeline.local import subscribers
+    from pipeline.local.stack import poll_until
+
+    expected = len(uploaded) + sum(o.state == "quarantined" for o in uploaded)
+
+    def delivered() -> bool:
+        return len(aws.outbox.entries()) >= expected and subscribers.queue_drained(stack, "NotifyQueueUrl")
+
+    with console.status("Waiting for the notifications …"):
+        poll_until(delivered, timeout_s=timeout, interval_s=0.25)
+    entries = aws.outbox.entries()
+    console.print(_outbox_table(entries, "Outbox: what subscribers receive (again: pipeline outbox)"))
+    problems = subscribers.demo_outbox_problems(entries, uploaded)
+    for problem in problems:
+        errors.print(f"[red]Notifications:[/] {escape(problem)}")
+    if not problems:
+        console.print(
+            f"[green]✓[/] one email per upload in collection {subscribers.DEMO_COLLECTION} and one SMS per "
+            "refused file, each refusal with its reason; nothing from other collections."
+        )
+    return len(problems)
 
 
 def _demo_changes(stack: uploads_module.Stack, timeout: float) -> int:
@@ -492,18 +526,130 @@ def _demo_changes(stack: uploads_module.Stack, timeout: float) -> int:
     return failures + len(problems)
 
 
-@app.command()
-def outbox(state_dir: StateOpt = Path(".pipeline")) -> None:
-    """Show the email and SMS messages the embedded AWS would have sent."""
-    from pipeline.local.stack import Outbox
-
-    entries = Outbox.read(state_dir.resolve() / "outbox.jsonl")
-    table = Table(title=f"Outbox: {len(entries)} message(s)", title_justify="left")
-    for column in ("Time", "Protocol", "To", "Subject", "Message"):
+def _outbox_table(entries: list[dict[str, Any]], title: str = "Outbox") -> Table:
+    table = Table(title=f"{title}: {len(entries)} message(s)", title_justify="left", show_lines=True)
+    for column in ("Time", "To", "Protocol", "Subject", "Message"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(
-            entry["time"], entry["protocol"], entry["endpoint"], entry.get("subject") or "", entry["message"]
+            entry["time"][11:19],
+            entry["endpoint"],
+            entry["protocol"],
+            escape(entry.get("subject") or ""),
+            escape(entry["message"].strip()),
+        )
+    return table
+
+
+@app.command()
+def outbox(
+    state_dir: StateOpt = Path(".pipeline"),
+    to: Annotated[str | None, typer.Option("--to", help="Only messages to this address or number.")] = None,
+) -> None:
+    """Show the email and SMS messages the embedded AWS would have sent: who, protocol, subject, body."""
+    from pipeline.local.stack import Outbox
+
+    entries = [e for e in Outbox.read(state_dir.resolve() / "outbox.jsonl") if to in (None, e["endpoint"])]
+    console.print(_outbox_table(entries))
+
+
+EmailOpt = Annotated[str | None, typer.Option("--email", help="An email address.")]
+SmsOpt = Annotated[str | None, typer.Option("--sms", help="A phone number in E.164 form, e.g. +14155550123.")]
+
+
+def _endpoint(email: str | None, sms: str | None) -> tuple[str, str]:
+    """The (protocol, endpoint) of --email or --sms, validated; exactly one must be given."""
+    from pipeline.local import subscribers
+
+    if (email is None) == (sms is None):
+        raise typer.BadParameter("Give exactly one of --email ADDRESS or --sms +E164.")
+    if email is not None:
+        return "email", subscribers.email_address(email)
+    return "sms", subscribers.phone_number(str(sms))
+
+
+def _subscriptions(stack_name: str, endpoint_url: str) -> Subscriptions:
+    from pipeline.adapters.subscriptions import Subscriptions
+    from pipeline.local import uploads
+
+    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    return Subscriptions(stack.outputs["UserNotificationsTopicArn"], stack.client("sns"))
+
+
+@app.command()
+def subscribe(
+    email: EmailOpt = None,
+    sms: SmsOpt = None,
+    owner: Annotated[str | None, typer.Option(help="Only items of this owner.")] = None,
+    collection: Annotated[str | None, typer.Option(help="Only items of this collection.")] = None,
+    events: Annotated[
+        str, typer.Option(help="Comma-separated: published, failed, deleted, rejected.")
+    ] = "published,failed,deleted,rejected",
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """Subscribe an email address or phone number to notifications, filtered by owner, collection, event."""
+    from pipeline.logic.notifications import filter_policy
+
+    try:
+        protocol, address = _endpoint(email, sms)
+        policy = filter_policy(owner, collection, [e.strip() for e in events.split(",") if e.strip()])
+        subscription = _subscriptions(stack_name, endpoint_url).subscribe(protocol, address, policy)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"[green]✓[/] {protocol} {address} receives {', '.join(policy['event'])}"
+        + (f" for owner {owner}" if owner else "")
+        + (f" in collection {collection}" if collection else "")
+        + f". Subscription: {subscription.arn}"
+    )
+    if protocol == "email":
+        console.print("On AWS, the address first gets an email from AWS asking to confirm the subscription.")
+
+
+@app.command()
+def unsubscribe(
+    email: EmailOpt = None,
+    sms: SmsOpt = None,
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """Stop notifications to an email address or phone number."""
+    try:
+        protocol, address = _endpoint(email, sms)
+        removed = _subscriptions(stack_name, endpoint_url).unsubscribe(protocol, address)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    if not removed:
+        errors.print(
+            f"No confirmed {protocol} subscription for {address}. `pipeline subscriptions` lists them."
+        )
+        raise typer.Exit(code=1)
+    console.print(f"[green]✓[/] {protocol} {address} unsubscribed ({len(removed)} subscription(s)).")
+
+
+@app.command()
+def subscriptions(
+    stack_name: StackOpt = "pipeline",
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+) -> None:
+    """List who receives notifications, and which."""
+    try:
+        found = _subscriptions(stack_name, endpoint_url).all()
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+    table = Table(title=f"Subscriptions: {len(found)}", title_justify="left")
+    for column in ("Protocol", "Endpoint", "Events", "Owner", "Collection", "Status"):
+        table.add_column(column, overflow="fold")
+    for sub in sorted(found, key=lambda s: (s.protocol, s.endpoint)):
+        policy = sub.filter_policy or {}
+        table.add_row(
+            sub.protocol,
+            sub.endpoint,
+            ", ".join(map(str, policy.get("event", ["all"]))),
+            ", ".join(map(str, policy.get("owner", ["any"]))),
+            ", ".join(map(str, policy.get("collection", ["any"]))),
+            "pending confirmation" if sub.pending else "confirmed",
         )
     console.print(table)
 

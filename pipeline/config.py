@@ -22,6 +22,8 @@ class Settings(BaseModel):
     change_events_topic_arn: str = ""
     archive_bucket: str = ""
     public_base_url: str = ""
+    user_notifications_topic_arn: str = ""
+    idempotency_table: str = ""
     thumbnail_widths: tuple[int, ...] = (128, 512, 1024)
     thumbnail_format: str = "webp"
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -45,6 +47,8 @@ class Settings(BaseModel):
             "change_events_topic_arn": "CHANGE_EVENTS_TOPIC_ARN",
             "archive_bucket": "ARCHIVE_BUCKET",
             "public_base_url": "PUBLIC_BASE_URL",
+            "user_notifications_topic_arn": "USER_NOTIFICATIONS_TOPIC_ARN",
+            "idempotency_table": "IDEMPOTENCY_TABLE",
             "thumbnail_widths": "THUMBNAIL_WIDTHS",
             "thumbnail_format": "THUMBNAIL_FORMAT",
             "max_upload_bytes": "MAX_UPLOAD_BYTES",

@@ -18,6 +18,8 @@ REASONS: dict[str, str] = {
     "missing_object": "The uploaded object was deleted before it could be processed.",
     "schema_violation": "The event does not match its JSON Schema contract.",
     "stale_change": "A newer change for this record was already recorded.",
+    "invalid_subscription": "The subscription's address, phone number or filter is not valid.",
+    "unknown_event": "The item event's type is not one notifications know.",
     "internal_error": "Processing failed for a reason we did not foresee; operators have the details.",
 }
 

@@ -122,3 +122,38 @@ class StoredChange(Model):
 
     change: ChangeEvent
     recorded_at: str
+
+
+class ItemEvent(BaseModel):
+    """One message on the ItemEvents topic: what happened to an item, for notifications and other consumers.
+
+    Unknown fields are ignored (publishers may add some); only the fields below are ever rendered for people.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event: str  # published | failed | deleted | rejected
+    item_id: str
+    collection: str = "none"
+    owner: str = "unowned"
+    event_id: str | None = None  # the publisher's business key for this event (D7)
+    title: str | None = None
+    name: str | None = None
+    version: int | None = None
+    latest: int | None = None
+    entity: str | None = None
+    sequence: int | None = None
+    url: str | None = None
+    thumbnail: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class Notification(Model):
+    """One item event as people receive it: per protocol, with the attributes filters match."""
+
+    event_id: str
+    subject: str
+    email: str
+    sms: str
+    attributes: dict[str, str]

@@ -1,4 +1,4 @@
-"""SNS: publish messages in batches of 10, retrying the entries SNS reports as failed."""
+"""SNS: publish in batches of 10 (retrying the entries SNS reports as failed), or one text per protocol."""
 
 from __future__ import annotations
 
@@ -50,3 +50,19 @@ class Topic:
                     break
                 time.sleep(self.backoff_s * 2**attempt)
         return results
+
+    def publish_per_protocol(self, message: str, subject: str, attributes: dict[str, str]) -> str:
+        """Publish a `MessageStructure=json` message (one text per protocol) with filterable attributes."""
+        try:
+            response = self.sns.publish(
+                TopicArn=self.arn,
+                Message=message,
+                MessageStructure="json",
+                Subject=subject,
+                MessageAttributes={
+                    k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+                },
+            )
+        except ClientError as exc:
+            raise TransientError(f"SNS Publish failed: {exc}") from exc
+        return str(response["MessageId"])

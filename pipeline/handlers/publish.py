@@ -33,10 +33,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if latest is None:
         raise TransientError(f"Item {item_id}'s latest version {state.latest} is not recorded yet.")
 
+    version_doc = documents.version_document(record, base)
     store.put_json(
         bucket,
         documents.version_key(item_id, version),
-        documents.version_document(record, base),
+        version_doc,
         cache_control=documents.CACHE_IMMUTABLE,
     )
     item = store.update_json(
@@ -70,10 +71,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     return {
         "event": "published",
+        "event_id": f"published:{item_id}:v{version}",
         "item_id": item_id,
+        "title": version_doc["title"],
         "version": version,
         "latest": latest.version,
         "collection": state.collection,
         "owner": record.user.owner or "unowned",
         "url": item["links"]["self"],
+        "thumbnail": version_doc["thumbnails"][0]["url"] if version_doc["thumbnails"] else None,
     }

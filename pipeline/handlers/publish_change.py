@@ -43,13 +43,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         partial(changes.merge_entity_listing, entity=change.entity, document=document, url=url),
         cache_control=CACHE_MUTABLE,
     )
+    # The document may be newer than the change this run read: describe what is published.
     winner = stored.change
+    kind = "deleted" if document["deleted"] else "published"
+    entity, record_id, sequence = document["entity"], document["id"], document["sequence"]
     return {
-        "event": "deleted" if document["deleted"] else "published",
-        "item_id": f"{winner.entity}/{winner.id}",
-        "entity": winner.entity,
-        "sequence": document["sequence"],
-        "collection": winner.collection or winner.entity,
-        "owner": winner.owner or "unowned",
+        "event": kind,
+        "event_id": f"{kind}:{document['source']}/{entity}/{record_id}@{sequence}",
+        "item_id": f"{entity}/{record_id}",
+        "title": changes.record_title(entity, record_id, document.get("data")),
+        "entity": entity,
+        "sequence": sequence,
+        "collection": document.get("collection") or winner.collection or entity,
+        "owner": document.get("owner") or winner.owner or "unowned",
         "url": url,
     }

@@ -13,6 +13,7 @@ from pipeline.config import settings
 from pipeline.errors import REASONS, PermanentError, split_cause
 from pipeline.handlers.observability import logger, metrics, tracer
 from pipeline.logic.keys import item_id, parse_upload_key
+from pipeline.logic.uploads import user_metadata
 from pipeline.models import ObjectRef
 
 store = ObjectStore()
@@ -25,6 +26,15 @@ def _reason(error: dict[str, Any]) -> tuple[str, str]:
     except json.JSONDecodeError:
         payload = {"errorMessage": error.get("Cause", "")}
     return split_cause(str(payload.get("errorMessage", "")))
+
+
+def _owner(ref: ObjectRef) -> str:
+    """The uploader's `owner` metadata, so that owner-filtered subscribers hear of their refused files too."""
+    try:
+        head = store.head(ref)
+    except PermanentError:  # the object is gone (missing_object): nobody to name
+        return "unowned"
+    return user_metadata(head.metadata).owner or "unowned"
 
 
 @logger.inject_lambda_context
@@ -50,14 +60,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store.copy(ref, bucket, f"{base}/object")
     store.put_json(bucket, f"{base}/error.json", record, cache_control="no-store")
     try:
-        collection, _ = parse_upload_key(ref.key)
+        collection, name = parse_upload_key(ref.key)
     except PermanentError:
-        collection = "none"  # SNS refuses empty attribute values
+        collection, name = "none", ref.key.rsplit("/", 1)[-1]  # SNS refuses empty attribute values
     return {
         "event": "failed",
+        "event_id": f"failed:{item}:{ref.version_id or 'null'}",
         "item_id": item,
+        "name": name,
         "collection": collection,
-        "owner": "unowned",
+        "owner": _owner(ref),
         "reason": reason,
         "detail": detail,
         "key": ref.key,

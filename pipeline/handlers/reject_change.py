@@ -35,6 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     return {
         "event": "rejected",
+        "event_id": f"rejected:{digest}",
         "item_id": f"change/{digest}",
         "collection": "none",
         "owner": "unowned",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,24 +14,14 @@ from pipeline.config import settings
 from pipeline.errors import PermanentError
 from pipeline.handlers.observability import logger, metrics, tracer
 from pipeline.logic.changes import execution_name, parse_change
+from pipeline.logic.envelopes import sns_message
 
 processor = BatchProcessor(event_type=EventType.SQS)
 workflows = Workflows()
 
 
-def _message(body: str) -> str:
-    """The change event's text, whether the queue got it raw or in an SNS envelope."""
-    try:
-        envelope = json.loads(body)
-    except json.JSONDecodeError:
-        return body
-    if isinstance(envelope, dict) and envelope.get("Type") == "Notification" and "Message" in envelope:
-        return str(envelope["Message"])
-    return body
-
-
 def record_handler(record: SQSRecord) -> None:
-    text = _message(record.body)
+    text = sns_message(record.body)
     try:
         change = parse_change(text)
     except PermanentError:

@@ -13,22 +13,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.adapters.workflows import Workflows
 from pipeline.config import settings
 from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.envelopes import sns_message
 from pipeline.logic.keys import execution_name, object_refs_from_s3_event
 
 processor = BatchProcessor(event_type=EventType.SQS)
 workflows = Workflows()
 
 
-def _s3_event(body: str) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(body)
-    if message.get("Type") == "Notification" and "Message" in message:  # an SNS envelope (raw delivery off)
-        inner: dict[str, Any] = json.loads(message["Message"])
-        return inner
-    return message
-
-
 def record_handler(record: SQSRecord) -> None:
-    for ref in object_refs_from_s3_event(_s3_event(record.body)):
+    for ref in object_refs_from_s3_event(json.loads(sns_message(record.body))):
         started = workflows.start(
             settings().file_workflow_arn, execution_name(ref, record.message_id), {"source": ref.model_dump()}
         )

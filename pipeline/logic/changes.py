@@ -115,6 +115,15 @@ def record_document(stored: StoredChange) -> dict[str, Any]:
     return document
 
 
+def record_title(entity: str, record_id: str, data: dict[str, Any] | None) -> str:
+    """A record's name for people: its data's `title` or `name` when it has one, else entity and id."""
+    for field in ("title", "name"):
+        value = (data or {}).get(field)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return f"{entity} {record_id}"
+
+
 def newer_document(current: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
     """Whichever of two record documents has the higher sequence (the current one on a tie)."""
     if current is not None and int(current.get("sequence", -1)) >= int(candidate["sequence"]):

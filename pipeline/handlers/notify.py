@@ -1,0 +1,84 @@
+"""SQS batch of item events → one notification each on the UserNotifications topic, once per event (D7).
+
+SNS fans it out to the subscribers whose filter policy matches its attributes (event, owner, collection).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline.adapters.idempotency import persistence_layer
+from pipeline.adapters.topics import Topic
+from pipeline.config import settings
+from pipeline.errors import PermanentError
+from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic.envelopes import sns_message
+from pipeline.logic.notifications import event_identity, message_structure, render
+from pipeline.models import ItemEvent, Notification
+
+#: Longer than any redelivery: SQS keeps a message at most 14 days.
+REMEMBER_SECONDS = 14 * 24 * 3600
+
+processor = BatchProcessor(event_type=EventType.SQS)
+topic = Topic(settings().user_notifications_topic_arn)
+
+
+def _already_sent(response: Any, idempotent_data: DataRecord) -> Any:
+    metrics.add_metric(name="DuplicateItemEvents", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "duplicate item event: already notified", extra={"idempotency_key": idempotent_data.idempotency_key}
+    )
+    return response
+
+
+config = IdempotencyConfig(
+    event_key_jmespath="event_id",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=REMEMBER_SECONDS,
+    response_hook=_already_sent,
+)
+
+
+def _send(notification: dict[str, Any]) -> dict[str, str]:
+    note = Notification.model_validate(notification)
+    message_id = topic.publish_per_protocol(message_structure(note), note.subject, note.attributes)
+    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
+    return {"message_id": message_id}
+
+
+#: Publish one notification; a second call with the same event_id returns the first result and sends nothing.
+send: Callable[..., dict[str, str]] = idempotent_function(
+    data_keyword_argument="notification",
+    config=config,
+    persistence_store=persistence_layer(settings().idempotency_table),
+)(_send)
+
+
+def record_handler(record: SQSRecord) -> None:
+    text = sns_message(record.body)
+    try:
+        message = json.loads(text)
+        event = ItemEvent.model_validate(message)
+    except ValueError as exc:  # JSONDecodeError and pydantic's ValidationError are both ValueErrors
+        raise PermanentError(f"Not an item event: {exc}", reason="unknown_event") from exc
+    note = render(event, event_identity(event, message))
+    send(notification=note.model_dump())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    config.register_lambda_context(context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

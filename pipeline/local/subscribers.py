@@ -1,0 +1,90 @@
+"""Who may subscribe: an E.164 phone number that exists in its country's numbering plan, or a plausible email
+address, checked by `pipeline subscribe` before anything reaches SNS; and the demo's subscriber. Not deployed
+to Lambda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from pipeline.adapters.subscriptions import Subscriptions
+from pipeline.errors import REASONS, PermanentError
+from pipeline.local.uploads import Outcome, Stack
+from pipeline.logic.notifications import filter_policy
+
+
+def email_address(text: str) -> str:
+    """The address, normalised; a clear refusal when it is not a plausible address."""
+    try:
+        return str(validate_email(text.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise PermanentError(
+            f"{text!r} is not a plausible email address: {exc}", reason="invalid_subscription"
+        ) from exc
+
+
+def phone_number(text: str) -> str:
+    """The number in E.164 (+ country code, then the number, digits only); a clear refusal otherwise."""
+    example = "e.g. +14155550123"
+    compact = "".join(text.split())
+    if not compact.startswith("+"):
+        raise PermanentError(
+            f"{text!r} is not in E.164 form: start with + and the country code, {example}.",
+            reason="invalid_subscription",
+        )
+    try:
+        number = phonenumbers.parse(compact, None)
+    except phonenumbers.NumberParseException as exc:
+        raise PermanentError(
+            f"{text!r} is not a phone number in E.164 form ({exc}); {example}.", reason="invalid_subscription"
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise PermanentError(
+            f"{text!r} is not a valid number in its country's numbering plan; check the digits, {example}.",
+            reason="invalid_subscription",
+        )
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+#: The demo's subscriber: follows the demo collection by email (everything) and SMS (refused files only).
+DEMO_EMAIL = "reader@example.com"
+DEMO_PHONE = "+14155550123"
+DEMO_COLLECTION = "demo"
+
+
+def demo_subscribe(stack: Stack) -> None:
+    """Subscribe the demo's reader to its collection: every event by email, refusals by SMS."""
+    subscriptions = Subscriptions(stack.outputs["UserNotificationsTopicArn"], stack.client("sns"))
+    subscriptions.subscribe("email", DEMO_EMAIL, filter_policy(collection=DEMO_COLLECTION))
+    subscriptions.subscribe("sms", DEMO_PHONE, filter_policy(collection=DEMO_COLLECTION, events=["failed"]))
+
+
+def queue_drained(stack: Stack, output: str) -> bool:
+    """Whether the queue (a stack Output's URL) holds no message, visible or in flight."""
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.outputs[output],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(int(v) == 0 for v in attributes.values())
+
+
+def demo_outbox_problems(entries: list[dict[str, Any]], uploads: list[Outcome]) -> list[str]:
+    """How the outbox differs from one email per demo upload and one SMS per refused file, with reasons."""
+    problems = []
+    emails = [e for e in entries if e["endpoint"] == DEMO_EMAIL]
+    texts = [e for e in entries if e["endpoint"] == DEMO_PHONE]
+    refused = [o for o in uploads if o.state == "quarantined"]
+    if len(emails) != len(uploads):
+        problems.append(f"{len(emails)} emails to {DEMO_EMAIL}; expected {len(uploads)}, one per upload")
+    if len(texts) != len(refused):
+        problems.append(f"{len(texts)} SMS to {DEMO_PHONE}; expected {len(refused)}, one per refused file")
+    for entry in emails + texts:
+        if entry["attributes"].get("collection") != DEMO_COLLECTION:
+            problems.append(f"{entry['endpoint']} got a message for collection {entry['attributes']}")
+    for outcome in refused:
+        sentence = REASONS[outcome.reason or "internal_error"]
+        if not any(outcome.name in e["subject"] and sentence in e["message"] for e in emails):
+            problems.append(f"no email says why {outcome.name} was refused ({sentence})")
+    return problems
