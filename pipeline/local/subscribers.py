@@ -4,6 +4,7 @@ to Lambda."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import phonenumbers
@@ -13,6 +14,8 @@ from pipeline.adapters.subscriptions import Subscriptions
 from pipeline.errors import REASONS, PermanentError
 from pipeline.local.uploads import Outcome, Stack
 from pipeline.logic.notifications import filter_policy
+
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 def email_address(text: str) -> str:
@@ -26,26 +29,32 @@ def email_address(text: str) -> str:
 
 
 def phone_number(text: str) -> str:
-    """The number in E.164 (+ country code, then the number, digits only); a clear refusal otherwise."""
+    """The number in E.164 (+ country code, then the number, digits only); a clear refusal otherwise.
+
+    Spaces, dots, hyphens and parentheses are allowed for readability and removed.
+    """
     example = "e.g. +14155550123"
-    compact = "".join(text.split())
+    compact = re.sub(r"[\s.()-]", "", text)
     if not compact.startswith("+"):
         raise PermanentError(
             f"{text!r} is not in E.164 form: start with + and the country code, {example}.",
             reason="invalid_subscription",
         )
-    try:
-        number = phonenumbers.parse(compact, None)
-    except phonenumbers.NumberParseException as exc:
+    if not E164.fullmatch(compact):
         raise PermanentError(
-            f"{text!r} is not a phone number in E.164 form ({exc}); {example}.", reason="invalid_subscription"
-        ) from exc
-    if not phonenumbers.is_valid_number(number):
+            f"{text!r} is not in E.164 form: + then at most 15 digits, the first not 0, {example}.",
+            reason="invalid_subscription",
+        )
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(compact, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
         raise PermanentError(
             f"{text!r} is not a valid number in its country's numbering plan; check the digits, {example}.",
             reason="invalid_subscription",
         )
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return compact
 
 
 #: The demo's subscriber: follows the demo collection by email (everything) and SMS (refused files only).
