@@ -55,6 +55,14 @@ def _wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float) 
     raise AssertionError(f"`pipeline up` did not print {text!r} in {timeout_s} s:\n{''.join(lines)}")
 
 
+def _pipeline(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a `pipeline` command to completion (wide output, so table cells are not folded)."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [str(BIN / "pipeline"), *args], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+
+
 def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     # Given `pipeline up` running the project's template on a free port
     port = free_port()
@@ -104,6 +112,13 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         assert {"IngestBucketName", "UploadEventsTopicArn", "MetadataTableName"} <= set(outputs)
 
+        # ...and `pipeline subscribe` signs up a follower of collection c; `pipeline subscriptions` lists it
+        cli = ["--stack-name", "demo", "--endpoint-url", endpoint]
+        subscribed = _pipeline("subscribe", "--email", "follower@example.com", "--collection", "c", *cli)
+        assert subscribed.returncode == 0, subscribed.stdout + subscribed.stderr
+        listed = _pipeline("subscriptions", *cli)
+        assert "follower@example.com" in listed.stdout and "confirmed" in listed.stdout
+
         # ...and `aws s3 cp` of a photo with GPS into the ingest bucket publishes it within seconds
         photo = tmp_path / "photo.jpg"
         photo.write_bytes(samples.photo_jpeg(1200, 900, orientation=6, gps=True))
@@ -141,6 +156,17 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
             thumb_key = thumbnail["url"].removeprefix(outputs["PublicBaseUrl"] + "/")
             image = Image.open(io.BytesIO(s3.get_object(Bucket=public, Key=thumb_key)["Body"].read()))
             assert not image.getexif() and "exif" not in image.info
+
+        # ...and the follower is told, as `pipeline outbox` shows; `pipeline unsubscribe` stops it
+        def told() -> str:
+            shown = _pipeline("outbox", "--state-dir", str(tmp_path), "--to", "follower@example.com").stdout
+            return shown if "Published: p.jpg (c, v1)" in shown else ""
+
+        outbox = poll_until(told, timeout_s=30, interval_s=0.5)
+        assert outbox and "1 message(s)" in outbox and "48.8" not in outbox
+        unsubscribed = _pipeline("unsubscribe", "--email", "follower@example.com", *cli)
+        assert unsubscribed.returncode == 0, unsubscribed.stdout + unsubscribed.stderr
+        assert "follower@example.com" not in _pipeline("subscriptions", *cli).stdout
 
         # ...and `pipeline ingest --wait` uploads another file and reports its outcome
         ingest = subprocess.run(

@@ -6,14 +6,18 @@ import io
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import jsonschema
 import pytest
 from PIL import Image
 
+from pipeline.adapters.subscriptions import Subscriptions
 from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
+from pipeline.local.subscribers import queue_drained
 from pipeline.local.uploads import Outcome, Stack, check, upload, wait
+from pipeline.logic.notifications import filter_policy
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.stack
@@ -246,6 +250,9 @@ def test_a_duplicate_s3_event_creates_no_new_version(
         Endpoint=tap_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
+    Subscriptions(deployed.outputs["UserNotificationsTopicArn"], sns).subscribe(
+        "email", "dups@example.com", filter_policy(collection="dups")
+    )
     [outcome] = _settled(stack, upload(stack, [("dup.png", _png(seed=3))], "dups"))
     events = [m for m in _drain_raw(aws, tap) if "dups/dup.png" in m]
     assert len(events) == 1
@@ -261,17 +268,26 @@ def test_a_duplicate_s3_event_creates_no_new_version(
     assert poll_until(lambda: invocations("StartWorkflowFunction") > starts_before, timeout_s=30)
     # ...and, as an Express workflow may do, a second execution runs for the same object version
     publishes_before = invocations("PublishFunction")
-    aws.client("stepfunctions").start_execution(
+    sfn = aws.client("stepfunctions")
+    run = sfn.start_execution(
         stateMachineArn=deployed.outputs["FileWorkflowArn"],
         name="duplicate-run",
         input=json.dumps({"source": _source(events[0])}),
-    )
+    )["executionArn"]
     assert poll_until(lambda: invocations("PublishFunction") > publishes_before, timeout_s=60)
+    finished = poll_until(
+        lambda: sfn.describe_execution(executionArn=run)["status"] != "RUNNING", timeout_s=60, interval_s=0.2
+    )
+    assert finished and sfn.describe_execution(executionArn=run)["status"] == "SUCCEEDED"
 
     # Then the item still has exactly one version
     item = json.loads(_public(aws, stack, f"items/{outcome.item_id}.json")["Body"].read())
     assert (item["version"], item["versions"]) == (1, 1)
     assert check(stack, outcome).version == 1
+    # ...and its follower was told once, though the duplicate run announced it again
+    assert poll_until(partial(queue_drained, stack, "NotifyQueueUrl"), timeout_s=30)
+    told = [e for e in aws.outbox.entries() if e["endpoint"] == "dups@example.com"]
+    assert [e["subject"] for e in told] == ["Published: dup.png (dups, v1)"]
 
 
 def _source(s3_event: str) -> dict[str, Any]:
