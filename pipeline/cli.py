@@ -594,17 +594,20 @@ def subscribe(
     try:
         protocol, address = _endpoint(email, sms)
         policy = filter_policy(owner, collection, [e.strip() for e in events.split(",") if e.strip()])
-        subscription = _subscriptions(stack_name, endpoint_url).subscribe(protocol, address, policy)
+        subscription, replaced = _subscriptions(stack_name, endpoint_url).subscribe(protocol, address, policy)
     except PipelineError as exc:
         raise _fail(exc) from exc
     console.print(
-        f"[green]✓[/] {protocol} {address} receives {', '.join(policy['event'])}"
-        + (f" for owner {owner}" if owner else "")
-        + (f" in collection {collection}" if collection else "")
+        f"[green]✓[/] {protocol} {address} {'now ' if replaced else ''}receives {', '.join(policy['event'])}"
+        + (f" for owner {policy['owner'][0]}" if "owner" in policy else "")
+        + (f" in collection {policy['collection'][0]}" if "collection" in policy else "")
+        + (" (its earlier filters are replaced)" if replaced else "")
         + f". Subscription: {subscription.arn}"
     )
-    if protocol == "email":
+    if protocol == "email" and not replaced:
         console.print("On AWS, the address first gets an email from AWS asking to confirm the subscription.")
+    if protocol == "sms":
+        console.print("On AWS, an account still in the SMS sandbox can only text numbers verified in SNS.")
 
 
 @app.command()
@@ -621,8 +624,15 @@ def unsubscribe(
     except PipelineError as exc:
         raise _fail(exc) from exc
     if not removed:
+        pending = any(
+            s.pending and (s.protocol, s.endpoint) == (protocol, address)
+            for s in _subscriptions(stack_name, endpoint_url).all()
+        )
         errors.print(
-            f"No confirmed {protocol} subscription for {address}. `pipeline subscriptions` lists them."
+            f"{address} has only a subscription waiting for confirmation: AWS allows no unsubscribe "
+            "before it is confirmed and deletes it by itself after 3 days."
+            if pending
+            else f"No {protocol} subscription for {address}. `pipeline subscriptions` lists them."
         )
         raise typer.Exit(code=1)
     console.print(f"[green]✓[/] {protocol} {address} unsubscribed ({len(removed)} subscription(s)).")

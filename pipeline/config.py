@@ -24,6 +24,7 @@ class Settings(BaseModel):
     public_base_url: str = ""
     user_notifications_topic_arn: str = ""
     idempotency_table: str = ""
+    notify_dead_letter_queue_url: str = ""
     thumbnail_widths: tuple[int, ...] = (128, 512, 1024)
     thumbnail_format: str = "webp"
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -49,6 +50,7 @@ class Settings(BaseModel):
             "public_base_url": "PUBLIC_BASE_URL",
             "user_notifications_topic_arn": "USER_NOTIFICATIONS_TOPIC_ARN",
             "idempotency_table": "IDEMPOTENCY_TABLE",
+            "notify_dead_letter_queue_url": "NOTIFY_DEAD_LETTER_QUEUE_URL",
             "thumbnail_widths": "THUMBNAIL_WIDTHS",
             "thumbnail_format": "THUMBNAIL_FORMAT",
             "max_upload_bytes": "MAX_UPLOAD_BYTES",

@@ -57,8 +57,12 @@ class Subscriptions:
             raise TransientError(f"SNS ListSubscriptionsByTopic failed: {exc}") from exc
         return found
 
-    def subscribe(self, protocol: str, endpoint: str, policy: dict[str, list[str]]) -> Subscription:
-        """Subscribe the endpoint with this filter policy; an existing subscription gets the new policy."""
+    def subscribe(
+        self, protocol: str, endpoint: str, policy: dict[str, list[str]]
+    ) -> tuple[Subscription, bool]:
+        """Subscribe the endpoint with this filter policy; an existing subscription gets the new policy.
+
+        Returns the subscription and whether it existed (its filters were replaced)."""
         existing = [s for s in self.all() if s.protocol == protocol and s.endpoint == endpoint]
         try:
             for current in existing:
@@ -73,7 +77,7 @@ class Subscriptions:
                     AttributeName="FilterPolicy",
                     AttributeValue=json.dumps(policy),
                 )
-                return Subscription(current.arn, protocol, endpoint, policy)
+                return Subscription(current.arn, protocol, endpoint, policy), True
             response = self.sns.subscribe(
                 TopicArn=self.arn,
                 Protocol=protocol,
@@ -83,7 +87,7 @@ class Subscriptions:
             )
         except ClientError as exc:
             raise TransientError(f"SNS Subscribe failed: {exc}") from exc
-        return Subscription(str(response["SubscriptionArn"]), protocol, endpoint, policy)
+        return Subscription(str(response["SubscriptionArn"]), protocol, endpoint, policy), False
 
     def unsubscribe(self, protocol: str, endpoint: str) -> list[Subscription]:
         """Remove the endpoint's confirmed subscriptions; returns what was removed."""

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.idempotency import persistence_layer
+from pipeline.adapters.queues import Queue
 from pipeline.adapters.topics import Topic
 from pipeline.config import settings
 from pipeline.errors import PermanentError
@@ -25,11 +26,13 @@ from pipeline.logic.envelopes import sns_message
 from pipeline.logic.notifications import event_identity, message_structure, render
 from pipeline.models import ItemEvent, Notification
 
-#: Longer than any redelivery: SQS keeps a message at most 14 days.
-REMEMBER_SECONDS = 14 * 24 * 3600
+#: Far longer than any redelivery (SQS keeps a message at most 14 days), so that replaying the archive of the
+#: past year notifies nobody twice; an idempotency record is a few hundred bytes.
+REMEMBER_SECONDS = 366 * 24 * 3600
 
 processor = BatchProcessor(event_type=EventType.SQS)
 topic = Topic(settings().user_notifications_topic_arn)
+dead_letters = Queue(settings().notify_dead_letter_queue_url)
 
 
 def _already_sent(response: Any, idempotent_data: DataRecord) -> Any:
@@ -50,7 +53,8 @@ config = IdempotencyConfig(
 
 def _send(notification: dict[str, Any]) -> dict[str, str]:
     note = Notification.model_validate(notification)
-    message_id = topic.publish_per_protocol(message_structure(note), note.subject, note.attributes)
+    attributes = {**note.attributes, "AWS.SNS.SMS.SMSType": "Transactional"}  # SMS: sent as time-critical
+    message_id = topic.publish_per_protocol(message_structure(note), note.subject, attributes)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
     return {"message_id": message_id}
 
@@ -63,14 +67,25 @@ send: Callable[..., dict[str, str]] = idempotent_function(
 )(_send)
 
 
-def record_handler(record: SQSRecord) -> None:
-    text = sns_message(record.body)
+def _notification(body: str) -> Notification:
+    text = sns_message(body)
     try:
         message = json.loads(text)
         event = ItemEvent.model_validate(message)
     except ValueError as exc:  # JSONDecodeError and pydantic's ValidationError are both ValueErrors
         raise PermanentError(f"Not an item event: {exc}", reason="unknown_event") from exc
-    note = render(event, event_identity(event, message))
+    return render(event, event_identity(event, message))
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        note = _notification(record.body)
+    except PermanentError as exc:
+        # No retry can fix it (D6): straight to the dead-letter queue, with the reason, for an operator.
+        dead_letters.send(record.body, {"reason": exc.reason, "error": exc.message[:1000]})
+        metrics.add_metric(name="UnnotifiableItemEvents", unit=MetricUnit.Count, value=1)
+        logger.warning("item event kept in the dead-letter queue", extra={"reason": exc.reason})
+        return
     send(notification=note.model_dump())
 
 

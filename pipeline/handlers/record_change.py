@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.adapters.metadata_table import MetadataTable
 from pipeline.config import settings
 from pipeline.handlers.observability import logger, metrics, tracer
-from pipeline.logic.changes import record_key
+from pipeline.logic.changes import inherit_labels, record_key
 from pipeline.models import ChangeEvent, StoredChange
 
 table = MetadataTable(settings().table_name)
@@ -21,9 +21,11 @@ table = MetadataTable(settings().table_name)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    change = ChangeEvent.model_validate(event["change"])
+    given = ChangeEvent.model_validate(event["change"])
+    key = record_key(given)
+    change = inherit_labels(given, table.stored_change(key))
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    outcome = table.apply_change(record_key(change), StoredChange(change=change, recorded_at=now))
+    outcome = table.apply_change(key, StoredChange(change=change, recorded_at=now))
     metrics.add_metric(
         name={"recorded": "ChangesRecorded", "duplicate": "DuplicateChanges", "stale": "StaleChanges"}[
             outcome
@@ -32,5 +34,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         value=1,
     )
     if outcome == "stale":
-        logger.info("stale change dropped", extra={"key": record_key(change), "sequence": change.sequence})
+        logger.info("stale change dropped", extra={"key": key, "sequence": change.sequence})
     return {"outcome": outcome}

@@ -13,6 +13,7 @@ from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
 from pipeline.errors import split_cause
 from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.logic import changes
 
 store = ObjectStore()
 
@@ -33,12 +34,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         record,
         cache_control="no-store",
     )
+    owner, collection = changes.labels_of_raw(raw)
     return {
         "event": "rejected",
         "event_id": f"rejected:{digest}",
         "item_id": f"change/{digest}",
-        "collection": "none",
-        "owner": "unowned",
+        "collection": collection or "none",
+        "owner": owner or "unowned",
         "reason": reason,
         "detail": detail,
     }

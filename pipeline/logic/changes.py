@@ -73,6 +73,22 @@ def parse_change(raw: str | dict[str, Any]) -> ChangeEvent:
     return ChangeEvent.model_validate(document)
 
 
+def labels_of_raw(raw: str) -> tuple[str | None, str | None]:
+    """The `owner` and `collection` an event that broke its contract still names, if any: so that who follows
+    them hears of the rejection (and nobody else who filters by owner or collection)."""
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+
+    def label(value: object) -> str | None:
+        return value.strip()[:200] if isinstance(value, str) and value.strip() else None
+
+    return label(document.get("owner")), label(document.get("collection"))
+
+
 def record_key(change: ChangeEvent) -> str:
     """The record's key in the metadata table: its business identity (DESIGN.md D7)."""
     return f"rec#{change.source}#{change.entity}#{change.id}"
@@ -110,9 +126,23 @@ def record_document(stored: StoredChange) -> dict[str, Any]:
         "updated_at": stored.recorded_at,
         "deleted": change.op == "delete",
     }
+    document.update({"owner": change.owner, "collection": change.collection})
     if change.op == "upsert":
-        document.update({"owner": change.owner, "collection": change.collection, "data": change.data})
+        document["data"] = change.data
     return document
+
+
+def inherit_labels(change: ChangeEvent, previous: StoredChange | None) -> ChangeEvent:
+    """The change with the record's owner and collection where it names none (a delete or a partial update
+    usually does not), so that the people who follow the record still hear of it."""
+    if previous is None:
+        return change
+    labels = {
+        field: getattr(previous.change, field)
+        for field in ("owner", "collection")
+        if getattr(change, field) is None and getattr(previous.change, field) is not None
+    }
+    return change.model_copy(update=labels) if labels else change
 
 
 def record_title(entity: str, record_id: str, data: dict[str, Any] | None) -> str:

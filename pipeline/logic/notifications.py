@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -19,8 +20,13 @@ EVENT_TYPES = ("published", "failed", "deleted", "rejected")
 SUBJECT_MAX_CHARS = 99
 SMS_MAX_BYTES = 140
 ELLIPSIS = "…"
-#: Reason codes whose detail is about the sender's own input and safe to show them (a schema path).
-_SHOWN_DETAIL = ("schema_violation",)
+#: In SMS, "…" is outside the GSM 7-bit alphabet and would switch a whole message to 70-character UCS-2 parts.
+SMS_ELLIPSIS = "..."
+#: A title keeps at least this many bytes of an SMS before the words after it are shortened.
+SMS_TITLE_BYTES = 24
+#: The schema path at the start of a `schema_violation` detail ("at $.data.price: …"). Only the path is shown:
+#: the validator's message may quote the event's values, which may be anyone's data.
+_SCHEMA_PATH = re.compile(r"^at (\$[^\s:]*)")
 _FOOTER = (
     "You receive this because you subscribed to pipeline notifications. "
     "To stop them, use the unsubscribe link AWS adds below, or `pipeline unsubscribe`."
@@ -47,13 +53,13 @@ def _trim_partial(text: str) -> str:
     return text.rstrip()
 
 
-def clip_utf8(text: str, max_bytes: int) -> str:
+def clip_utf8(text: str, max_bytes: int, ellipsis: str = ELLIPSIS) -> str:
     """At most `max_bytes` of UTF-8, never cutting inside a character; an ellipsis marks a cut."""
     data = text.encode()
     if len(data) <= max_bytes:
         return text
-    budget = max(0, max_bytes - len(ELLIPSIS.encode()))
-    return _trim_partial(data[:budget].decode("utf-8", errors="ignore")) + ELLIPSIS
+    budget = max(0, max_bytes - len(ellipsis.encode()))
+    return _trim_partial(data[:budget].decode("utf-8", errors="ignore")) + ellipsis
 
 
 def clip_chars(text: str, max_chars: int) -> str:
@@ -70,13 +76,20 @@ def _subject(before: str, title: str, after: str) -> str:
 
 
 def _sms(before: str, title: str, after: str, link: str | None) -> str:
-    """One SMS line within SMS_MAX_BYTES: the title is shortened first, the link kept if it fits."""
+    """One SMS line within SMS_MAX_BYTES. What gives way first: the link, then the words after the title (down
+    to what leaves the title SMS_TITLE_BYTES), then the title."""
+
+    def size(text: str) -> int:
+        return len(text.encode())
+
+    keep = min(size(title), SMS_TITLE_BYTES)
     tail = f" {link}" if link else ""
-    fixed = len((before + after + tail).encode())
-    if fixed + 8 > SMS_MAX_BYTES:  # no room for a readable title with the link: drop the link
-        tail, fixed = "", len((before + after).encode())
-    room = max(SMS_MAX_BYTES - fixed, 1)
-    return clip_utf8(before + clip_utf8(title, room) + after + tail, SMS_MAX_BYTES)
+    if size(before + after + tail) + keep > SMS_MAX_BYTES:
+        tail = ""
+    after = clip_utf8(after, max(SMS_MAX_BYTES - size(before + tail) - keep, 0), SMS_ELLIPSIS)
+    room = max(SMS_MAX_BYTES - size(before + after + tail), 0)
+    line = before + clip_utf8(title, room, SMS_ELLIPSIS) + after + tail
+    return clip_utf8(line, SMS_MAX_BYTES, SMS_ELLIPSIS)
 
 
 def _body(*paragraphs: str, details: list[tuple[str, str | None]] | None = None) -> str:
@@ -153,11 +166,11 @@ def render(event: ItemEvent, event_id: str) -> Notification:
         )
         sms = _sms("Refused: ", title, f" ({collection}). {_reason(event)}", None)
     elif event.event == "rejected":
-        where = one_line(event.detail or "") if event.reason in _SHOWN_DETAIL else ""
+        path = _SCHEMA_PATH.match(event.detail or "") if event.reason == "schema_violation" else None
         subject = _subject("Change event rejected: ", event.reason or "internal_error", "")
         email = _body(
             "A change event from an upstream system was rejected; nothing was published for it.",
-            f"Why: {_reason(event)}" + (f" ({clip_chars(where, 300)})" if where else ""),
+            f"Why: {_reason(event)}" + (f" The problem is at {clip_chars(path[1], 200)}." if path else ""),
             "What to do: fix the event so that it matches the contract and emit it again.",
             details=[("Reason code", event.reason)],
         )
@@ -189,6 +202,10 @@ def filter_policy(
     owner: str | None = None, collection: str | None = None, events: list[str] | None = None
 ) -> dict[str, list[str]]:
     """An SNS filter policy on message attributes: only these owners, collections and event types."""
+    if events is not None and not events:
+        raise PermanentError(
+            f"Choose at least one event type: {', '.join(EVENT_TYPES)}.", reason="invalid_subscription"
+        )
     chosen = list(dict.fromkeys(events or EVENT_TYPES))
     unknown = [e for e in chosen if e not in EVENT_TYPES]
     if unknown:
@@ -197,8 +214,9 @@ def filter_policy(
             reason="invalid_subscription",
         )
     policy: dict[str, list[str]] = {"event": chosen}
-    if owner:
-        policy["owner"] = [owner]
-    if collection:
-        policy["collection"] = [collection]
+    # Normalised as the message attributes are, so that what a person types matches what is sent.
+    if owner and one_line(owner):
+        policy["owner"] = [one_line(owner)]
+    if collection and one_line(collection):
+        policy["collection"] = [one_line(collection)]
     return policy

@@ -51,6 +51,7 @@ class Notify:
     module: ModuleType
     sqs: Any
     inbox: str
+    dead_letters: str
 
     def deliver(self, *bodies: str) -> dict[str, Any]:
         """Hand the handler one SQS batch; returns its partial-batch response."""
@@ -71,14 +72,20 @@ class Notify:
         response: dict[str, Any] = self.module.handler({"Records": records}, Context())
         return response
 
-    def sent(self) -> list[dict[str, Any]]:
-        """Every notification the topic published (its SQS subscriber's inbox, drained)."""
+    def drain(self, url: str) -> list[dict[str, Any]]:
+        """Every message waiting in a queue (received once, so each is returned once)."""
         messages: list[dict[str, Any]] = []
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
+            batch = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not batch:
                 return messages
-            messages.extend(json.loads(m["Body"]) for m in batch)
+            messages.extend(batch)
+
+    def sent(self) -> list[dict[str, Any]]:
+        """Every notification the topic published (its SQS subscriber's inbox)."""
+        return [json.loads(m["Body"]) for m in self.drain(self.inbox)]
 
 
 @pytest.fixture
@@ -91,6 +98,7 @@ def notify(monkeypatch: pytest.MonkeyPatch) -> Iterator[Notify]:
             "QueueArn"
         ]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+        dead_letters = sqs.create_queue(QueueName="notify-dlq")["QueueUrl"]
         ddb.create_table(
             TableName="idempotency",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -99,12 +107,13 @@ def notify(monkeypatch: pytest.MonkeyPatch) -> Iterator[Notify]:
         )
         monkeypatch.setenv("USER_NOTIFICATIONS_TOPIC_ARN", topic)
         monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+        monkeypatch.setenv("NOTIFY_DEAD_LETTER_QUEUE_URL", dead_letters)
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Pipeline")
         settings.cache_clear()
         default_client.cache_clear()
         module = importlib.reload(importlib.import_module("pipeline.handlers.notify"))
-        yield Notify(module, sqs, inbox)
+        yield Notify(module, sqs, inbox, dead_letters)
     settings.cache_clear()
     default_client.cache_clear()
 
@@ -124,6 +133,7 @@ def test_an_item_event_delivered_three_times_sends_one_notification(notify: Noti
         "event": "published",
         "owner": "ada",
         "collection": "holidays",
+        "AWS.SNS.SMS.SMSType": "Transactional",
     }
 
 
@@ -165,9 +175,15 @@ def test_different_events_of_one_item_each_send_their_own_notification(notify: N
     ]
 
 
-def test_a_message_that_is_not_an_item_event_fails_its_record_and_sends_nothing(notify: Notify) -> None:
-    # Given a malformed message next to a good one
-    response = notify.deliver("not json", json.dumps({**EVENT, "event": "exploded"}), json.dumps(EVENT))
-    # Then the two bad records fail (SQS retries them, then the DLQ keeps them) and the good one is sent
-    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]}
+def test_a_message_that_is_not_an_item_event_goes_to_the_dead_letter_queue_unretried(notify: Notify) -> None:
+    # Given a malformed message and an unknown event type next to a good event
+    bad = ["not json", json.dumps({**EVENT, "event": "exploded"})]
+    # When they arrive in one batch
+    response = notify.deliver(*bad, json.dumps(EVENT))
+    # Then no record fails (no retry could fix them): both bad ones wait in the dead-letter queue with their
+    # reason, and the good one is sent
+    assert response == {"batchItemFailures": []}
+    kept = notify.drain(notify.dead_letters)
+    assert sorted(m["Body"] for m in kept) == sorted(bad)
+    assert {m["MessageAttributes"]["reason"]["StringValue"] for m in kept} == {"unknown_event"}
     assert len(notify.sent()) == 1

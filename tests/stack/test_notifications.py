@@ -147,3 +147,21 @@ def test_unsubscribing_stops_the_messages(aws: EmbeddedAws, stack: Stack) -> Non
     # Then ops got nothing more
     assert len(received.get(OPS, [])) == before
     assert {s.endpoint for s in subscriptions.all()} == {ANN_ALPHA, BOB_PHONE}
+
+
+def test_subscribing_again_replaces_the_filters(aws: EmbeddedAws, stack: Stack) -> None:
+    # Given ann follows collection alpha
+    subscriptions = Subscriptions(stack.outputs["UserNotificationsTopicArn"], aws.client("sns"))
+    # When she subscribes again for collection gamma
+    _, replaced = subscriptions.subscribe("email", ANN_ALPHA, filter_policy(collection="gamma"))
+    before = len(_received(aws, stack)[ANN_ALPHA])
+    _item_event(stack, _event(10, "published", "alpha", "ann"))
+    _item_event(stack, _event(11, "published", "gamma", "ann"))
+    total = sum(map(len, _received(aws, stack).values()))
+    received = _settled(aws, stack, count=total + 1)
+    # Then she has one subscription, for gamma only
+    assert replaced
+    assert [s.filter_policy for s in subscriptions.all() if s.endpoint == ANN_ALPHA] == [
+        filter_policy(collection="gamma")
+    ]
+    assert [e["subject"] for e in received[ANN_ALPHA][before:]] == ["Published: Item 11 (gamma, v1)"]

@@ -11,10 +11,14 @@ from pipeline.errors import PermanentError
 from pipeline.logic.changes import (
     MAX_EVENT_BYTES,
     execution_name,
+    inherit_labels,
+    labels_of_raw,
     merge_entity_listing,
     newer_document,
     parse_change,
+    record_document,
 )
+from pipeline.models import StoredChange
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "events" / "samples" / "change-events"
@@ -71,3 +75,34 @@ def test_record_documents_keep_the_higher_sequence() -> None:
     newer = _doc("a", 5, deleted=True)
     assert newer_document(newer, _doc("a", 4)) is newer
     assert newer_document(_doc("a", 4), newer) is newer
+
+
+def test_a_change_without_owner_or_collection_keeps_its_records() -> None:
+    # Given a record inserted with an owner and a collection
+    insert = parse_change(
+        '{"schema_version":1,"source":"shop","entity":"product","id":"p-1","op":"upsert","sequence":1,'
+        '"occurred_at":"2026-11-23T10:00:00Z","data":{"name":"Kettle"},"owner":"ada","collection":"kitchen"}'
+    )
+    stored = StoredChange(change=insert, recorded_at="2026-11-23T10:00:01Z")
+    delete = parse_change(
+        '{"schema_version":1,"source":"shop","entity":"product","id":"p-1","op":"delete","sequence":2,'
+        '"occurred_at":"2026-11-23T10:05:00Z"}'
+    )
+    # When its delete, which names neither, is recorded
+    inherited = inherit_labels(delete, stored)
+    # Then the delete and its tombstone keep them, so ada's and the collection's followers hear of it
+    assert (inherited.owner, inherited.collection) == ("ada", "kitchen")
+    tombstone = record_document(StoredChange(change=inherited, recorded_at="2026-11-23T10:05:01Z"))
+    assert (tombstone["owner"], tombstone["collection"], tombstone["deleted"]) == ("ada", "kitchen", True)
+    assert "data" not in tombstone
+    # ...while a change that names its own keeps them, and a first change has nothing to inherit
+    moved = delete.model_copy(update={"collection": "garden"})
+    assert inherit_labels(moved, stored).collection == "garden"
+    assert inherit_labels(delete, None) == delete
+
+
+def test_a_rejected_event_is_labelled_with_the_owner_and_collection_it_names_if_any() -> None:
+    assert labels_of_raw('{"owner": " ada ", "collection": "kitchen", "sequence": "x"}') == ("ada", "kitchen")
+    assert labels_of_raw('{"owner": 7, "collection": ""}') == (None, None)
+    assert labels_of_raw("not json") == (None, None)
+    assert labels_of_raw("[1, 2]") == (None, None)

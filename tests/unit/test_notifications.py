@@ -109,9 +109,17 @@ def test_an_sms_is_one_line_of_at_most_140_utf8_bytes_never_cut_inside_a_charact
 def test_an_sms_keeps_its_link_by_shortening_the_title() -> None:
     # Given a published item with a title far too long for an SMS
     sms = _render({**PUBLISHED, "title": "日本の夏の写真" * 20}).sms
-    # Then the link to its JSON survives whole and the title is cut with an ellipsis
+    # Then the link to its JSON survives whole and the title is cut with a GSM-safe ellipsis
     assert sms.endswith(URL)
-    assert "…" in sms
+    assert "..." in sms and "…" not in sms
+    assert len(sms.encode()) <= SMS_MAX_BYTES
+
+
+def test_an_sms_keeps_the_file_name_when_the_words_after_it_are_long() -> None:
+    # Given a refused file in a collection with a very long name
+    sms = _render({**FAILED, "name": "holiday-photo.jpg", "collection": "c" * 120}).sms
+    # Then the file name survives and the rest is shortened
+    assert sms.startswith("Refused: holiday-photo.jpg (ccc")
     assert len(sms.encode()) <= SMS_MAX_BYTES
 
 
@@ -147,37 +155,49 @@ def test_a_failure_is_explained_in_plain_words_from_its_reason_code() -> None:
 
 PRIVATE = {
     "gps": {"latitude": 48.858, "longitude": 2.2945},
-    "GPSInfo": "48.858,2.2945",
-    "latitude": 48.858,
     "quarantine_key": "quarantine/uploads/holidays/notes.jpg/3HL4kqtJ/object",
     "bucket": "pipeline-quarantinebucket-1x2y3z",
+}
+#: What a detail may carry: an internal error's trace and keys, or a validator message quoting private data.
+LEAKY_DETAILS = {
+    "internal_error": 'Traceback (most recent call last):\n  File "/var/task/x.py", line 1: '
+    "s3://pipeline-quarantinebucket-1x2y3z/quarantine/uploads/holidays/notes.jpg/object 48.858,2.2945",
+    "schema_violation": 'at $.data: \'{"home_gps": [48.858, 2.2945], "phone": "+33612345678"}\' '
+    "is not of type 'object'",
 }
 
 
 @pytest.mark.parametrize("message", ALL_EVENTS, ids=lambda m: str(m["event_id"]).split(":")[0])
-def test_no_gps_internal_key_or_stack_trace_reaches_any_message(message: dict[str, Any]) -> None:
-    # Given an item event that also carries GPS, quarantine keys and, as detail, an internal error's trace
-    leaky = {
-        **message,
-        **PRIVATE,
-        "reason": "internal_error" if message["event"] != "rejected" else message["reason"],
-        "detail": 'Traceback (most recent call last):\n  File "/var/task/x.py", line 1 in quarantine/uploads',
-    }
-    if message["event"] == "rejected":
-        leaky["detail"] = message["detail"]
+@pytest.mark.parametrize("reason", sorted(LEAKY_DETAILS))
+def test_no_gps_internal_key_private_value_or_stack_trace_reaches_any_message(
+    message: dict[str, Any], reason: str
+) -> None:
+    # Given an item event whose detail holds a trace, internal keys, GPS or quoted private values,
+    # and which carries GPS and quarantine keys in fields of its own
+    leaky = {**message, **PRIVATE, "reason": reason, "detail": LEAKY_DETAILS[reason]}
     # When it is rendered
     note = _render(leaky)
     # Then none of it appears in the subject, the email or the SMS
     text = json.dumps([note.subject, note.email, note.sms])
-    for secret in ("48.858", "2.2945", "quarantine/", "quarantinebucket", "Traceback", "/var/task", "gps"):
-        assert secret not in text
+    for secret in (
+        "48.858",
+        "2.2945",
+        "+33612345678",
+        "quarantine",
+        "Traceback",
+        "/var/task",
+        "gps",
+        "s3://",
+    ):
+        assert secret not in text, (secret, text)
     assert "uploads/holidays" not in text
 
 
 def test_a_rejected_change_names_the_schema_path_the_sender_must_fix() -> None:
     note = _render(REJECTED)
-    assert "at $.sequence" in note.email
+    assert "The problem is at $.sequence." in note.email
     assert REASONS["schema_violation"] in note.email
+    assert "'one'" not in note.email  # the validator's words, which may quote the event's values
 
 
 def test_the_message_has_one_text_per_protocol_and_email_is_the_default() -> None:
@@ -214,6 +234,10 @@ def test_filter_policies_match_owner_collection_and_event_types() -> None:
         filter_policy(events=["published", "exploded"])
     assert refused.value.reason == "invalid_subscription"
     assert "exploded" in refused.value.message
+    with pytest.raises(PermanentError, match="at least one"):
+        filter_policy(events=[])
+    # ...normalised as message attributes are, so an owner typed with stray spaces still matches
+    assert filter_policy(owner=" ada  lovelace ")["owner"] == ["ada lovelace"]
 
 
 @pytest.mark.parametrize(
