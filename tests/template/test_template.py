@@ -130,6 +130,23 @@ def test_every_bucket_blocks_public_access_and_is_encrypted(template: dict[str, 
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
 
 
+def test_every_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    # Given every bucket and every bucket policy (DESIGN.md D13: all buckets TLS-only)
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
+        for p in _of_type(template, "AWS::S3::BucketPolicy").values()
+    }
+    # Then each bucket's policy denies every action over plain HTTP, on the bucket and its objects
+    for name in _of_type(template, "AWS::S3::Bucket"):
+        deny = [
+            s
+            for s in policies.get(name, [])
+            if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert len(deny) == 1 and deny[0]["Action"] == "s3:*" and deny[0]["Principal"] == "*", name
+        assert len(deny[0]["Resource"]) == 2, name
+
+
 def test_the_outputs_tools_rely_on_exist(template: dict[str, Any]) -> None:
     expected = {
         "IngestBucketName",
