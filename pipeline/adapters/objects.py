@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,8 @@ from pipeline.errors import PermanentError, TransientError
 from pipeline.models import ObjectRef
 
 JSON_TYPE = "application/json; charset=utf-8"
+CONFLICT_BACKOFF_S = 0.01
+CONFLICT_BACKOFF_CAP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,18 @@ class ObjectStore:
         cache_control: str,
         attempts: int = 20,
     ) -> dict[str, Any]:
-        """Read-modify-write a JSON document with conditional writes, so concurrent writers lose nothing."""
-        for _ in range(attempts):
+        """Read-modify-write a JSON document with conditional writes, so concurrent writers lose nothing.
+
+        A document the change leaves as it is is not written again. After a lost race the next attempt waits a
+        little (full jitter, capped), so that many writers of one hot document spread out.
+        """
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP_S, CONFLICT_BACKOFF_S * 2**attempt)))
             current, etag = self.read_json(bucket, key)
             updated = change(current)
+            if current is not None and updated == current:
+                return current
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
                 self.s3.put_object(

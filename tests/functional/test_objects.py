@@ -45,3 +45,18 @@ def test_concurrent_read_modify_writes_keep_every_change(store: ObjectStore) -> 
 
 def test_a_missing_document_reads_as_none(store: ObjectStore) -> None:
     assert store.read_json("public", "nothing.json") == (None, None)
+
+
+def test_a_change_that_leaves_the_document_as_it_is_writes_nothing(store: ObjectStore) -> None:
+    # Given a document
+    store.update_json("public", "doc.json", lambda _: {"a": 1}, cache_control="no-cache")
+    puts: list[str] = []
+    store.s3.meta.events.register("before-call.s3.PutObject", lambda **kwargs: puts.append("put"))
+    # When a change that keeps it as it is is applied (a duplicate event's publish)
+    result = store.update_json(
+        "public", "doc.json", lambda current: dict(current or {}), cache_control="no-cache"
+    )
+    # Then the document is returned and nothing is written; a real change is
+    assert result == {"a": 1} and puts == []
+    store.update_json("public", "doc.json", lambda _: {"a": 2}, cache_control="no-cache")
+    assert puts == ["put"] and store.read_json("public", "doc.json")[0] == {"a": 2}
