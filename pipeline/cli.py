@@ -162,6 +162,22 @@ EndpointOpt = Annotated[
 ]
 
 
+RegionOpt = Annotated[
+    str,
+    typer.Option("--region", help="AWS region of the stack.", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"]),
+]
+
+
+def _stack(stack_name: str, endpoint_url: str, region: str) -> uploads_module.Stack:
+    """The deployed stack, by name; a clear error (and exit 1) when there is none."""
+    from pipeline.local import uploads
+
+    try:
+        return uploads.Stack.find(stack_name, endpoint_url or None, region)
+    except PipelineError as exc:
+        raise _fail(exc) from exc
+
+
 def _outcomes_table(outcomes: list[Outcome], expected: dict[str, str] | None = None) -> Table:
     table = Table(title="Uploads", title_justify="left")
     for column in ("File", "Outcome", "Item id", "Version", "Thumbnails", "JSON URL", "Seconds"):
@@ -202,6 +218,7 @@ def ingest(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for each file's outcome and report it.")] = False,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 120.0,
 ) -> None:
     """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar."""
@@ -209,7 +226,7 @@ def ingest(
 
     from pipeline.local import uploads
 
-    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    stack = _stack(stack_name, endpoint_url, region)
     with Progress(console=console) as progress:
         task = progress.add_task("Uploading", total=len(paths))
         outcomes = uploads.upload_paths(stack, paths, collection, progress=lambda _: progress.advance(task))
@@ -245,12 +262,12 @@ def emit(
     collection: Annotated[str | None, typer.Option(help="Collection, for notification filters.")] = None,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """Emit change events to the ChangeEvents topic: validated first, sent in batches of 10, each reported."""
     from rich.progress import Progress
 
     from pipeline.client import ChangeClient, EmitResult
-    from pipeline.local import uploads
 
     events: list[dict[str, Any] | str]
     if source is not None:
@@ -271,7 +288,7 @@ def emit(
         events = [event]
     else:
         raise typer.BadParameter("Give a FILE (or -), or --entity, --id and --sequence.")
-    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    stack = _stack(stack_name, endpoint_url, region)
     client = ChangeClient(stack.outputs["ChangeEventsTopicArn"], stack.client("sns"))
     results: list[EmitResult] = []
     with Progress(console=console) as progress:
@@ -314,17 +331,17 @@ def replay(
     kind: Annotated[str, typer.Option(help="changes, uploads or all.")] = "all",
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """Re-emit archived events since a time; idempotency makes a replay safe to run again."""
     from pipeline.local import replay as replaying
-    from pipeline.local import uploads
 
     try:
         start = datetime.fromisoformat(since)
     except ValueError as exc:
         raise typer.BadParameter(f"{since!r} is not an ISO date or time, e.g. 2026-11-23T10:00.") from exc
     kinds = ("changes", "uploads") if kind == "all" else (kind,)
-    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    stack = _stack(stack_name, endpoint_url, region)
     with console.status(f"Replaying {kind} events since {start.isoformat()} …"):
         results = replaying.replay(stack, start, kinds)
     table = Table(title="Replay", title_justify="left")
@@ -342,12 +359,12 @@ def status(
     item: Annotated[str | None, typer.Argument(help="An item id: show its versions.")] = None,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """Show the items the pipeline has recorded, or one item's versions."""
     from pipeline.adapters.metadata_table import MetadataTable
-    from pipeline.local import uploads
 
-    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    stack = _stack(stack_name, endpoint_url, region)
     table_store = MetadataTable(stack.outputs["MetadataTableName"], stack.client("dynamodb"))
     if item is None:
         table = Table(title="Items", title_justify="left")
@@ -568,11 +585,10 @@ def _endpoint(email: str | None, sms: str | None) -> tuple[str, str]:
     return "sms", subscribers.phone_number(str(sms))
 
 
-def _subscriptions(stack_name: str, endpoint_url: str) -> Subscriptions:
+def _subscriptions(stack_name: str, endpoint_url: str, region: str) -> Subscriptions:
     from pipeline.adapters.subscriptions import Subscriptions
-    from pipeline.local import uploads
 
-    stack = uploads.Stack.find(stack_name, endpoint_url or None)
+    stack = _stack(stack_name, endpoint_url, region)
     return Subscriptions(stack.outputs["UserNotificationsTopicArn"], stack.client("sns"))
 
 
@@ -587,6 +603,7 @@ def subscribe(
     ] = "published,failed,deleted,rejected",
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """Subscribe an email address or phone number to notifications, filtered by owner, collection, event."""
     from pipeline.logic.notifications import filter_policy
@@ -594,7 +611,9 @@ def subscribe(
     try:
         protocol, address = _endpoint(email, sms)
         policy = filter_policy(owner, collection, [e.strip() for e in events.split(",") if e.strip()])
-        subscription, replaced = _subscriptions(stack_name, endpoint_url).subscribe(protocol, address, policy)
+        subscription, replaced = _subscriptions(stack_name, endpoint_url, region).subscribe(
+            protocol, address, policy
+        )
     except PipelineError as exc:
         raise _fail(exc) from exc
     console.print(
@@ -616,17 +635,18 @@ def unsubscribe(
     sms: SmsOpt = None,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """Stop notifications to an email address or phone number."""
     try:
         protocol, address = _endpoint(email, sms)
-        removed = _subscriptions(stack_name, endpoint_url).unsubscribe(protocol, address)
+        removed = _subscriptions(stack_name, endpoint_url, region).unsubscribe(protocol, address)
     except PipelineError as exc:
         raise _fail(exc) from exc
     if not removed:
         pending = any(
             s.pending and (s.protocol, s.endpoint) == (protocol, address)
-            for s in _subscriptions(stack_name, endpoint_url).all()
+            for s in _subscriptions(stack_name, endpoint_url, region).all()
         )
         errors.print(
             f"{address} has only a subscription waiting for confirmation: AWS allows no unsubscribe "
@@ -642,10 +662,11 @@ def unsubscribe(
 def subscriptions(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    region: RegionOpt = "us-east-1",
 ) -> None:
     """List who receives notifications, and which."""
     try:
-        found = _subscriptions(stack_name, endpoint_url).all()
+        found = _subscriptions(stack_name, endpoint_url, region).all()
     except PipelineError as exc:
         raise _fail(exc) from exc
     table = Table(title=f"Subscriptions: {len(found)}", title_justify="left")

@@ -20,6 +20,7 @@ REASONS: dict[str, str] = {
     "stale_change": "A newer change for this record was already recorded.",
     "invalid_subscription": "The subscription's address, phone number or filter is not valid.",
     "unknown_event": "The item event's type is not one notifications know.",
+    "stack_not_found": "There is no deployed stack of that name at that endpoint.",
     "internal_error": "Processing failed for a reason we did not foresee; operators have the details.",
 }
 

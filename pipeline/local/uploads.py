@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError, EndpointConnectionError
+
 from pipeline.adapters.clients import client
 from pipeline.adapters.objects import ObjectStore
+from pipeline.errors import LocalStackError
 from pipeline.logic.documents import item_key
 from pipeline.logic.keys import item_id
 
@@ -29,8 +32,24 @@ class Stack:
 
     @classmethod
     def find(cls, stack_name: str, endpoint_url: str | None, region: str = "us-east-1") -> Stack:
-        cfn = client("cloudformation", endpoint_url=endpoint_url, region=region)
-        description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        """The stack's Outputs; a clear error when nothing answers or there is no such stack."""
+        cfn = client("cloudformation", endpoint_url=endpoint_url, region=region, max_attempts=1)
+        where = endpoint_url or f"AWS ({region})"
+        try:
+            description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        except EndpointConnectionError as exc:
+            raise LocalStackError(
+                f"Nothing answers at {where}: start the embedded AWS first (`make up` or `pipeline up`), "
+                "or point --endpoint-url elsewhere (empty for AWS itself).",
+                reason="stack_not_found",
+            ) from exc
+        except ClientError as exc:
+            raise LocalStackError(
+                f"No stack {stack_name!r} at {where}: {exc.response['Error'].get('Message', exc)}. "
+                "Deploy it (`pipeline up` deploys template.yaml as stack 'pipeline') or pass --stack-name "
+                "and --region.",
+                reason="stack_not_found",
+            ) from exc
         outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
         return cls(outputs, endpoint_url, region)
 

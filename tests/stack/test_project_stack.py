@@ -118,6 +118,8 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         assert subscribed.returncode == 0, subscribed.stdout + subscribed.stderr
         listed = _pipeline("subscriptions", *cli)
         assert "follower@example.com" in listed.stdout and "confirmed" in listed.stdout
+        missing = _pipeline("status", "--stack-name", "nope", "--endpoint-url", endpoint)
+        assert missing.returncode == 1 and "No stack 'nope'" in missing.stderr
 
         # ...and `aws s3 cp` of a photo with GPS into the ingest bucket publishes it within seconds
         photo = tmp_path / "photo.jpg"

@@ -94,3 +94,12 @@ def test_subscribe_wants_exactly_one_of_email_or_sms() -> None:
     both = runner.invoke(app, ["subscribe", "--email", "r@example.com", "--sms", "+14155550123"])
     neither = runner.invoke(app, ["subscribe"])
     assert both.exit_code == 2 and neither.exit_code == 2
+
+
+def test_a_command_with_no_stack_to_talk_to_says_how_to_start_one() -> None:
+    # Given nothing listening on the endpoint
+    result = runner.invoke(app, ["status", "--endpoint-url", "http://127.0.0.1:9"], env={"COLUMNS": "200"})
+    # Then the command fails with what to do, not a traceback
+    assert result.exit_code == 1
+    assert "stack_not_found" in result.output and "pipeline up" in result.output
+    assert "Traceback" not in result.output
