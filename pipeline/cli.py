@@ -644,16 +644,7 @@ def unsubscribe(
     except PipelineError as exc:
         raise _fail(exc) from exc
     if not removed:
-        pending = any(
-            s.pending and (s.protocol, s.endpoint) == (protocol, address)
-            for s in _subscriptions(stack_name, endpoint_url, region).all()
-        )
-        errors.print(
-            f"{address} has only a subscription waiting for confirmation: AWS allows no unsubscribe "
-            "before it is confirmed and deletes it by itself after 3 days."
-            if pending
-            else f"No {protocol} subscription for {address}. `pipeline subscriptions` lists them."
-        )
+        errors.print(f"No {protocol} subscription for {address}. `pipeline subscriptions` lists them.")
         raise typer.Exit(code=1)
     console.print(f"[green]✓[/] {protocol} {address} unsubscribed ({len(removed)} subscription(s)).")
 

@@ -35,26 +35,34 @@ class Subscriptions:
         self.arn = topic_arn
         self.sns = client or default_client("sns")
 
+    def _listed(self) -> list[tuple[str, str, str]]:
+        """(arn, protocol, endpoint) of every subscription, as ListSubscriptionsByTopic gives them."""
+        try:
+            pages = self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=self.arn)
+            return [
+                (entry["SubscriptionArn"], entry["Protocol"], entry["Endpoint"])
+                for page in pages
+                for entry in page["Subscriptions"]
+            ]
+        except ClientError as exc:
+            raise TransientError(f"SNS ListSubscriptionsByTopic failed: {exc}") from exc
+
+    def _matching(self, protocol: str, endpoint: str) -> list[str]:
+        """The ARNs (or PENDING) of this endpoint's subscriptions, without reading anyone's attributes."""
+        return [arn for arn, p, e in self._listed() if (p, e) == (protocol, endpoint)]
+
     def all(self) -> list[Subscription]:
         """Every subscription, with its filter policy (none for one still waiting for confirmation)."""
         found = []
-        try:
-            pages = self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=self.arn)
-            for page in pages:
-                for entry in page["Subscriptions"]:
-                    policy = None
-                    if entry["SubscriptionArn"] != PENDING:
-                        attributes = self.sns.get_subscription_attributes(
-                            SubscriptionArn=entry["SubscriptionArn"]
-                        )["Attributes"]
-                        policy = (
-                            json.loads(attributes["FilterPolicy"]) if "FilterPolicy" in attributes else None
-                        )
-                    found.append(
-                        Subscription(entry["SubscriptionArn"], entry["Protocol"], entry["Endpoint"], policy)
-                    )
-        except ClientError as exc:
-            raise TransientError(f"SNS ListSubscriptionsByTopic failed: {exc}") from exc
+        for arn, protocol, endpoint in self._listed():
+            policy = None
+            if arn != PENDING:
+                try:
+                    attributes = self.sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+                except ClientError as exc:
+                    raise TransientError(f"SNS GetSubscriptionAttributes failed: {exc}") from exc
+                policy = json.loads(attributes["FilterPolicy"]) if "FilterPolicy" in attributes else None
+            found.append(Subscription(arn, protocol, endpoint, policy))
         return found
 
     def subscribe(
@@ -63,21 +71,18 @@ class Subscriptions:
         """Subscribe the endpoint with this filter policy; an existing subscription gets the new policy.
 
         Returns the subscription and whether it existed (its filters were replaced)."""
-        existing = [s for s in self.all() if s.protocol == protocol and s.endpoint == endpoint]
         try:
-            for current in existing:
-                if current.pending:
+            for arn in self._matching(protocol, endpoint):
+                if arn == PENDING:
                     raise PermanentError(
                         f"{endpoint} has a subscription waiting for confirmation: confirm it from the email "
                         "AWS sent, then run this again to change its filters.",
                         reason="invalid_subscription",
                     )
                 self.sns.set_subscription_attributes(
-                    SubscriptionArn=current.arn,
-                    AttributeName="FilterPolicy",
-                    AttributeValue=json.dumps(policy),
+                    SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=json.dumps(policy)
                 )
-                return Subscription(current.arn, protocol, endpoint, policy), True
+                return Subscription(arn, protocol, endpoint, policy), True
             response = self.sns.subscribe(
                 TopicArn=self.arn,
                 Protocol=protocol,
@@ -89,14 +94,22 @@ class Subscriptions:
             raise TransientError(f"SNS Subscribe failed: {exc}") from exc
         return Subscription(str(response["SubscriptionArn"]), protocol, endpoint, policy), False
 
-    def unsubscribe(self, protocol: str, endpoint: str) -> list[Subscription]:
-        """Remove the endpoint's confirmed subscriptions; returns what was removed."""
-        removed = []
-        for current in self.all():
-            if current.protocol == protocol and current.endpoint == endpoint and not current.pending:
-                try:
-                    self.sns.unsubscribe(SubscriptionArn=current.arn)
-                except ClientError as exc:
-                    raise TransientError(f"SNS Unsubscribe failed: {exc}") from exc
-                removed.append(current)
-        return removed
+    def unsubscribe(self, protocol: str, endpoint: str) -> list[str]:
+        """Remove the endpoint's confirmed subscriptions; returns their ARNs (none: there was none).
+
+        One still waiting for confirmation cannot be removed (AWS deletes it after 3 days): that is refused.
+        """
+        matching = self._matching(protocol, endpoint)
+        confirmed = [arn for arn in matching if arn != PENDING]
+        if matching and not confirmed:
+            raise PermanentError(
+                f"{endpoint} has only a subscription waiting for confirmation: AWS allows no unsubscribe "
+                "before it is confirmed and deletes it by itself after 3 days.",
+                reason="invalid_subscription",
+            )
+        for arn in confirmed:
+            try:
+                self.sns.unsubscribe(SubscriptionArn=arn)
+            except ClientError as exc:
+                raise TransientError(f"SNS Unsubscribe failed: {exc}") from exc
+        return confirmed
