@@ -42,3 +42,8 @@ def client(
 def default_client(service: str) -> Any:
     """The process-wide client for `service`, made once per cold start from the environment."""
     return boto3.client(service)  # type: ignore[call-overload]
+
+
+def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """SNS/SQS `MessageAttributes` from plain strings."""
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}

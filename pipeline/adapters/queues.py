@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import default_client, string_attributes
 from pipeline.errors import TransientError
 
 
@@ -23,9 +23,7 @@ class Queue:
             response = self.sqs.send_message(
                 QueueUrl=self.url,
                 MessageBody=body,
-                MessageAttributes={
-                    k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()
-                },
+                MessageAttributes=string_attributes(attributes or {}),
             )
         except ClientError as exc:
             raise TransientError(f"SQS SendMessage failed: {exc}") from exc

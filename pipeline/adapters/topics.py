@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import default_client, string_attributes
 from pipeline.errors import TransientError
 
 BATCH = 10  # SNS PublishBatch's limit
@@ -59,9 +59,7 @@ class Topic:
                 Message=message,
                 MessageStructure="json",
                 Subject=subject,
-                MessageAttributes={
-                    k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
-                },
+                MessageAttributes=string_attributes(attributes),
             )
         except ClientError as exc:
             raise TransientError(f"SNS Publish failed: {exc}") from exc
