@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo up test test-unit test-functional test-stack test-template lint format bench clean
+.PHONY: help install demo up test test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -28,13 +28,13 @@ up: $(STAMP)
 	$(BIN)/pipeline up
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline embedded_aws tests
+	$(BIN)/ruff format --check pipeline embedded_aws tests
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format pipeline tests
-	$(BIN)/ruff check --fix pipeline tests
+	$(BIN)/ruff format pipeline embedded_aws tests
+	$(BIN)/ruff check --fix pipeline embedded_aws tests
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -48,12 +48,15 @@ test-stack: $(STAMP)
 test-template: $(STAMP)
 	$(BIN)/pytest tests/template
 
+test-compat: $(STAMP)
+	$(BIN)/pytest tests/compat
+
 test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pipeline.local.bench
-	$(BIN)/python -m pipeline.local.bench_images
+	$(BIN)/python -m pipeline.cli.bench
+	$(BIN)/python -m pipeline.cli.bench_images
 
 # `sam build` runs these (Metadata: BuildMethod: makefile): the Lambda code without the local tools, and its
 # dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).
@@ -65,7 +68,7 @@ LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFuncti
 $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -r pipeline "$(ARTIFACTS_DIR)/"
-	rm -rf "$(ARTIFACTS_DIR)/pipeline/local" "$(ARTIFACTS_DIR)/pipeline/cli.py"
+	rm -rf "$(ARTIFACTS_DIR)/pipeline/cli"
 	find "$(ARTIFACTS_DIR)/pipeline" -name __pycache__ -prune -exec rm -rf {} +
 	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform manylinux2014_aarch64 \
 		--implementation cp --python-version $(LAMBDA_PYTHON) --only-binary=:all: -r requirements-lambda.txt

@@ -65,25 +65,7 @@ class TransientError(PipelineError):
     reason = "transient_error"
 
 
-class LocalStackError(PipelineError):
-    """The embedded AWS could not do what was asked (deploy, start, invoke)."""
+class StackNotFoundError(PipelineError):
+    """No deployed stack answers where the CLI looked."""
 
-    reason = "local_stack_error"
-
-
-class UnsupportedResourceError(LocalStackError):
-    """A template names a resource type the embedded AWS cannot honour."""
-
-    reason = "unsupported_resource"
-
-
-class TemplateError(LocalStackError):
-    """A template could not be read or translated."""
-
-    reason = "invalid_template"
-
-
-class DeployError(LocalStackError):
-    """The stack did not reach CREATE_COMPLETE."""
-
-    reason = "deploy_failed"
+    reason = "stack_not_found"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from embedded_aws.stack import DeployedStack, EmbeddedAws
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -21,3 +29,38 @@ def _aws_test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
+    """One embedded AWS per test session (moto's backends are process-wide); each test deploys a stack."""
+    from embedded_aws.stack import EmbeddedAws
+
+    embedded = EmbeddedAws(free_port(), state_dir=tmp_path_factory.mktemp("embedded-aws"))
+    embedded.start()
+    yield embedded
+    embedded.stop()
+
+
+Deploy = Callable[..., "DeployedStack"]
+_stack_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def deploy(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Deploy:
+    """Deploy a template (a fixture template's file name, or a path) as a stack named after the test."""
+
+    def _deploy(template: str | Path, parameters: dict[str, str] | None = None) -> DeployedStack:
+        path = template if isinstance(template, Path) else TEMPLATES / template
+        name = re.sub(r"[^a-zA-Z0-9-]", "-", f"t{next(_stack_numbers)}-{request.node.name[:40]}")
+        return aws.deploy(path, name, parameters)
+
+    return _deploy

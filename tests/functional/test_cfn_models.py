@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline.local import cfn_models, patches
+from embedded_aws import cfn_models, patches
 
 TEMPLATE: dict[str, Any] = {
     "Resources": {

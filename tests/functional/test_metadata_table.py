@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from embedded_aws import patches
 from pipeline.adapters.metadata_table import MetadataTable
-from pipeline.local import patches
 from pipeline.models import ImageInfo, ObjectRef, VersionRecord
 
 

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from embedded_aws import patches
 from pipeline.adapters.objects import ObjectStore
-from pipeline.local import patches
 
 
 @pytest.fixture

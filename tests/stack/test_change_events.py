@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
+from pipeline.cli import changes
+from pipeline.cli.replay import replay
+from pipeline.cli.uploads import Stack
 from pipeline.client import ChangeClient
-from pipeline.local import changes
-from pipeline.local.replay import replay
-from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
-from pipeline.local.uploads import Stack
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.stack

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import DeployError, LocalStackError, UnsupportedResourceError
-from pipeline.local.stack import EmbeddedAws, poll_until
-from tests.conftest import TEMPLATES
-from tests.stack.conftest import Deploy
+from embedded_aws.errors import DeployError, EmbeddedAwsError, UnsupportedResourceError
+from embedded_aws.stack import EmbeddedAws, poll_until
+from tests.conftest import TEMPLATES, Deploy
 
 pytestmark = pytest.mark.stack
 
@@ -302,7 +301,7 @@ def test_a_busy_port_is_a_clear_error_and_leaves_the_running_stack_alone(
 ) -> None:
     # Given the embedded AWS already listening on its port
     # When a second one is started on the same port
-    with pytest.raises(LocalStackError, match=r"Cannot listen on 127\.0\.0\.1:\d+ .*--port"):
+    with pytest.raises(EmbeddedAwsError, match=r"Cannot listen on 127\.0\.0\.1:\d+ .*--port"):
         EmbeddedAws(aws.port, state_dir=tmp_path).start()
     # Then the first one still answers
     assert "Buckets" in aws.client("s3").list_buckets()

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from pipeline.adapters.subscriptions import Subscriptions
+from pipeline.cli.samples import SAMPLES
+from pipeline.cli.subscribers import queue_drained
+from pipeline.cli.uploads import Stack, upload, wait
 from pipeline.errors import REASONS
-from pipeline.local.samples import SAMPLES
-from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
-from pipeline.local.subscribers import queue_drained
-from pipeline.local.uploads import Stack, upload, wait
 from pipeline.logic.notifications import filter_policy
 from tests.conftest import ROOT
 

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from embedded_aws.stack import poll_until
 from pipeline.adapters.clients import client
-from pipeline.local import samples
-from pipeline.local.stack import poll_until
+from pipeline.cli import samples
 from pipeline.logic.keys import item_id
-from tests.conftest import ROOT
-from tests.stack.conftest import free_port
+from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.stack
 

@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 from PIL import Image
 
+from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from pipeline.adapters.subscriptions import Subscriptions
-from pipeline.local.stack import DeployedStack, EmbeddedAws, poll_until
-from pipeline.local.subscribers import queue_drained
-from pipeline.local.uploads import Outcome, Stack, check, upload, wait
+from pipeline.cli.subscribers import queue_drained
+from pipeline.cli.uploads import Outcome, Stack, check, upload, wait
 from pipeline.logic.notifications import filter_policy
 from tests.conftest import ROOT
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.template import load_template
+from embedded_aws.template import load_template
 from tests.conftest import ROOT, TEMPLATES
 
 TEMPLATE = ROOT / "template.yaml"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.esm import Mapping, failed_item_ids, sqs_record
-from pipeline.local.runtime import InvokeResult
+from embedded_aws.esm import Mapping, failed_item_ids, sqs_record
+from embedded_aws.runtime import InvokeResult
 
 IDS = ["m1", "m2", "m3"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli.changes import DEMO_WAVES, expected_state, state_differences
 from pipeline.errors import PermanentError
-from pipeline.local.changes import DEMO_WAVES, expected_state, state_differences
 from pipeline.logic.changes import parse_change, record_document
 from pipeline.models import StoredChange
 

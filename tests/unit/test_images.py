@@ -10,8 +10,8 @@ from io import BytesIO
 import pytest
 from PIL import ExifTags, Image, ImageChops, ImageFile, ImageStat
 
+from pipeline.cli import samples
 from pipeline.errors import REASONS, PermanentError
-from pipeline.local import samples
 from pipeline.logic import images
 from pipeline.logic.images import (
     SNIFF_BYTES,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli.subscribers import email_address, phone_number
 from pipeline.errors import REASONS, PermanentError
-from pipeline.local.subscribers import email_address, phone_number
 from pipeline.logic.notifications import (
     SMS_MAX_BYTES,
     SUBJECT_MAX_CHARS,

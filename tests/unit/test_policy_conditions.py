@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.local.patches import REQUEST_CONTEXT, condition_holds
+from embedded_aws.patches import REQUEST_CONTEXT, condition_holds
 
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import TemplateError, UnsupportedResourceError
-from pipeline.local.cfn_models import substitute_definition
-from pipeline.local.template import check_supported, condition_values, load_template, plan_deploy
+from embedded_aws.cfn_models import substitute_definition
+from embedded_aws.errors import TemplateError, UnsupportedResourceError
+from embedded_aws.template import check_supported, condition_values, load_template, plan_deploy
 from tests.conftest import ROOT, TEMPLATES
 
 SUPPORTED = {"AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Lambda::Function", "AWS::IAM::Role"}

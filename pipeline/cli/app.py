@@ -16,14 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from embedded_aws.errors import EmbeddedAwsError
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
+    from embedded_aws.runtime import FunctionConfig, InvokeResult
+    from embedded_aws.stack import DeployedStack, EmbeddedAws
     from pipeline.adapters.subscriptions import Subscriptions
-    from pipeline.local import uploads as uploads_module
-    from pipeline.local.runtime import FunctionConfig, InvokeResult
-    from pipeline.local.stack import DeployedStack, EmbeddedAws
-    from pipeline.local.uploads import Outcome
+    from pipeline.cli import uploads as uploads_module
+    from pipeline.cli.uploads import Outcome
 
 app = typer.Typer(help="Event-driven file and data publishing pipeline: local tools.", no_args_is_help=True)
 console = Console()
@@ -48,7 +49,7 @@ def _parameters(values: list[str] | None) -> dict[str, str]:
     return parameters
 
 
-def _fail(exc: PipelineError) -> typer.Exit:
+def _fail(exc: PipelineError | EmbeddedAwsError) -> typer.Exit:
     errors.print(f"[bold red]error[/] {escape(f'[{exc.reason}] {exc.message}')}")
     return typer.Exit(code=1)
 
@@ -94,13 +95,13 @@ def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
 
 
 def _start(port: int, state_dir: Path, *, show_invocations: bool = True) -> EmbeddedAws:
-    from pipeline.local.stack import EmbeddedAws
+    from embedded_aws.stack import EmbeddedAws
 
     aws = EmbeddedAws(port, state_dir=state_dir)
     try:
         with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
             aws.start()
-    except PipelineError as exc:
+    except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
 
     def show(config: FunctionConfig, result: InvokeResult, source: str) -> None:
@@ -148,7 +149,7 @@ def up(
         stopping.wait()
         console.print("Stopping …")
         console.print(_functions_table(aws))
-    except PipelineError as exc:
+    except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
@@ -170,7 +171,7 @@ RegionOpt = Annotated[
 
 def _stack(stack_name: str, endpoint_url: str, region: str) -> uploads_module.Stack:
     """The deployed stack, by name; a clear error (and exit 1) when there is none."""
-    from pipeline.local import uploads
+    from pipeline.cli import uploads
 
     try:
         return uploads.Stack.find(stack_name, endpoint_url or None, region)
@@ -224,7 +225,7 @@ def ingest(
     """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar."""
     from rich.progress import Progress
 
-    from pipeline.local import uploads
+    from pipeline.cli import uploads
 
     stack = _stack(stack_name, endpoint_url, region)
     with Progress(console=console) as progress:
@@ -334,7 +335,7 @@ def replay(
     region: RegionOpt = "us-east-1",
 ) -> None:
     """Re-emit archived events since a time; idempotency makes a replay safe to run again."""
-    from pipeline.local import replay as replaying
+    from pipeline.cli import replay as replaying
 
     try:
         start = datetime.fromisoformat(since)
@@ -408,7 +409,7 @@ def demo(
     """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
 
-    from pipeline.local import samples, subscribers, uploads
+    from pipeline.cli import samples, subscribers, uploads
 
     started = time.perf_counter()
     aws = _start(port, state_dir, show_invocations=False)
@@ -463,7 +464,7 @@ def demo(
             count = len(failures) + change_problems + notice_problems
             errors.print(f"[red]{count} file(s), change event(s) or notification(s) were not as expected.[/]")
             raise typer.Exit(code=1)
-    except PipelineError as exc:
+    except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
@@ -473,8 +474,8 @@ def _demo_outbox(
     aws: EmbeddedAws, stack: uploads_module.Stack, uploaded: list[Outcome], timeout: float
 ) -> int:
     """Wait for the demo subscriber's notifications, show the outbox, check one per event with its reason."""
-    from pipeline.local import subscribers
-    from pipeline.local.stack import poll_until
+    from embedded_aws.stack import poll_until
+    from pipeline.cli import subscribers
 
     expected = len(uploaded) + sum(o.state == "quarantined" for o in uploaded)
 
@@ -500,7 +501,7 @@ def _demo_changes(stack: uploads_module.Stack, timeout: float) -> int:
     """Emit the demo's change events in waves; show what became of each and check the public JSON."""
     from rich.progress import Progress
 
-    from pipeline.local import changes
+    from pipeline.cli import changes
 
     total = sum(len(wave) for wave in changes.DEMO_WAVES)
     with Progress(console=console) as progress:
@@ -564,7 +565,7 @@ def outbox(
     to: Annotated[str | None, typer.Option("--to", help="Only messages to this address or number.")] = None,
 ) -> None:
     """Show the email and SMS messages the embedded AWS would have sent: who, protocol, subject, body."""
-    from pipeline.local.stack import Outbox
+    from embedded_aws.stack import Outbox
 
     entries = [e for e in Outbox.read(state_dir.resolve() / "outbox.jsonl") if to in (None, e["endpoint"])]
     console.print(_outbox_table(entries))
@@ -576,7 +577,7 @@ SmsOpt = Annotated[str | None, typer.Option("--sms", help="A phone number in E.1
 
 def _endpoint(email: str | None, sms: str | None) -> tuple[str, str]:
     """The (protocol, endpoint) of --email or --sms, validated; exactly one must be given."""
-    from pipeline.local import subscribers
+    from pipeline.cli import subscribers
 
     if (email is None) == (sms is None):
         raise typer.BadParameter("Give exactly one of --email ADDRESS or --sms +E164.")

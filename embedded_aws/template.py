@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import TemplateError, UnsupportedResourceError
+from embedded_aws.errors import TemplateError, UnsupportedResourceError
 
 #: The AWS managed policies a template may name, so translation never calls IAM.
 MANAGED_POLICIES = {
@@ -87,7 +87,7 @@ class DeployPlan:
 
     template: dict[str, Any]
     functions: dict[str, FunctionCode] = field(default_factory=dict)
-    artifact_bucket: str = "pipeline-local-artifacts"
+    artifact_bucket: str = "embedded-aws-artifacts"
 
     @property
     def body(self) -> str:
@@ -231,7 +231,7 @@ def check_supported(
         listing = "; ".join(f"{kind} ({', '.join(ids)})" for kind, ids in sorted(unsupported.items()))
         raise UnsupportedResourceError(
             f"The embedded AWS cannot create these resource types: {listing}. Remove them, put them behind a "
-            "Condition that is false locally, or add support in pipeline/local/cfn_models.py."
+            "Condition that is false locally, or add support in embedded_aws/cfn_models.py."
         )
     for logical_id, resource in template["Resources"].items():
         props = resource.get("Properties", {})

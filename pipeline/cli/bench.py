@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.local.stack import EmbeddedAws, poll_until
+from embedded_aws.stack import EmbeddedAws, poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_TEMPLATE = ROOT / "tests" / "fixtures" / "templates" / "bench-33-resources.yaml"

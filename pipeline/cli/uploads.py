@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from pipeline.adapters.clients import client
 from pipeline.adapters.objects import ObjectStore
-from pipeline.errors import LocalStackError
+from pipeline.errors import StackNotFoundError
 from pipeline.logic.documents import item_key
 from pipeline.logic.keys import item_id
 
@@ -38,17 +38,15 @@ class Stack:
         try:
             description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         except EndpointConnectionError as exc:
-            raise LocalStackError(
+            raise StackNotFoundError(
                 f"Nothing answers at {where}: start the embedded AWS first (`make up` or `pipeline up`), "
-                "or point --endpoint-url elsewhere (empty for AWS itself).",
-                reason="stack_not_found",
+                "or point --endpoint-url elsewhere (empty for AWS itself)."
             ) from exc
         except ClientError as exc:
-            raise LocalStackError(
+            raise StackNotFoundError(
                 f"No stack {stack_name!r} at {where}: {exc.response['Error'].get('Message', exc)}. "
                 "Deploy it (`pipeline up` deploys template.yaml as stack 'pipeline') or pass --stack-name "
-                "and --region.",
-                reason="stack_not_found",
+                "and --region."
             ) from exc
         outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
         return cls(outputs, endpoint_url, region)

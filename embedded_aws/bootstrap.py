@@ -1,6 +1,6 @@
 """The code a local Lambda worker process runs, like the runtime's bootstrap in an execution environment.
 
-It is started as `python -c <this file's source> IN_FD OUT_FD` with the function's CodeUri as its working
+It is started as `python <this file> IN_FD OUT_FD` with the function's CodeUri as its working
 directory, so it imports nothing from this project: the function sees only its own code and packages.
 It imports the handler once (the init phase), reports `ready`, then serves one invocation at a time:
 a JSON line in, a JSON line out. The handler's stdout and stderr go to the function's log file.

@@ -1,4 +1,4 @@
-"""`python -m pipeline.local.bench_images`: thumbnails of a 12 MP photo, D10's pipeline against naive Pillow.
+"""`python -m pipeline.cli.bench_images`: thumbnails of a 12 MP photo, D10's pipeline against naive Pillow.
 
 A benchmark, never a test. Times are medians of in-process runs after one warm-up. Peak memory is the peak
 resident set of a fresh child process per variant (Linux: `VmHWM` from /proc/self/status; elsewhere
@@ -28,7 +28,7 @@ from PIL import Image, features
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.local.samples import photo_jpeg
+from pipeline.cli.samples import photo_jpeg
 from pipeline.logic.images import decode_for_thumbnails, make_thumbnails, naive_thumbnails
 
 WIDTHS = (128, 512, 1024)
@@ -86,7 +86,7 @@ def _child(variant: str, path: str, widths: Sequence[int], fmt: str) -> None:
 
 def _memory(variant: str, path: Path, widths: Sequence[int], fmt: str) -> tuple[float, float]:
     """(peak RSS, peak minus baseline) in MiB, measured in a separate child process."""
-    command = [sys.executable, "-m", "pipeline.local.bench_images", "--child", variant, str(path)]
+    command = [sys.executable, "-m", "pipeline.cli.bench_images", "--child", variant, str(path)]
     command += ["--widths", ",".join(map(str, widths)), "--format", fmt]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])

@@ -11,8 +11,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.adapters.subscriptions import Subscriptions
+from pipeline.cli.uploads import Outcome, Stack
 from pipeline.errors import REASONS, PermanentError
-from pipeline.local.uploads import Outcome, Stack
 from pipeline.logic.notifications import filter_policy
 
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")

@@ -24,12 +24,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import client
-from pipeline.errors import DeployError, LocalStackError
-from pipeline.local import cfn_models, patches
-from pipeline.local.esm import EventSourceMappings
-from pipeline.local.runtime import FunctionConfig, LambdaRuntime
-from pipeline.local.template import LOCAL_ACCOUNT_ID, DeployPlan, plan_deploy
+from embedded_aws import cfn_models, patches
+from embedded_aws.clients import client
+from embedded_aws.errors import DeployError, EmbeddedAwsError
+from embedded_aws.esm import EventSourceMappings
+from embedded_aws.runtime import FunctionConfig, LambdaRuntime
+from embedded_aws.template import LOCAL_ACCOUNT_ID, DeployPlan, plan_deploy
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class EmbeddedAws:
             try:
                 probe.bind((self.host, self.port))
             except OSError as exc:
-                raise LocalStackError(
+                raise EmbeddedAwsError(
                     f"Cannot listen on {self.host}:{self.port} ({exc.strerror}). Is another `pipeline up` "
                     "running? Stop it, or pick another port with --port."
                 ) from exc
@@ -204,7 +204,7 @@ class EmbeddedAws:
             time.sleep(delay)
             try:
                 result = self.runtime.invoke(function_arn, event, source=source)
-            except LocalStackError as exc:
+            except EmbeddedAwsError as exc:
                 self.async_errors.append((function_arn, str(exc)))
                 log.error("Asynchronous invocation from %s failed: %s", source, exc)
                 return

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.adapters.clients import client
-from pipeline.errors import LocalStackError
-from pipeline.local.runtime import InvokeResult, LambdaRuntime
+from embedded_aws.clients import client
+from embedded_aws.errors import EmbeddedAwsError
+from embedded_aws.runtime import InvokeResult, LambdaRuntime
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class _MappingPoller:
         event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in batch]}
         try:
             result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
-        except LocalStackError:
+        except EmbeddedAwsError:
             if not self.stopping.is_set():  # while stopping, the batch simply becomes visible again
                 log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
             return

@@ -26,7 +26,7 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.models import StateMachine
 
-from pipeline.errors import DeployError
+from embedded_aws.errors import DeployError
 
 
 def _partition(region: str) -> str:
@@ -374,7 +374,7 @@ def _notification_config(cfn: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_bucket_properties(bucket: Any, props: dict[str, Any], account_id: str, region: str) -> None:
-    """Apply the bucket properties moto's CloudFormation ignores but the pipeline depends on."""
+    """Apply the bucket properties moto's CloudFormation ignores but that change behaviour."""
     backend = s3_backends[account_id][_partition(region)]
     versioning = props.get("VersioningConfiguration")
     if versioning:

@@ -17,9 +17,9 @@ from typing import Any
 
 from pipeline.adapters.objects import ObjectStore
 from pipeline.adapters.topics import Topic
+from pipeline.cli.uploads import Stack
 from pipeline.client import ChangeClient
 from pipeline.errors import PipelineError
-from pipeline.local.uploads import Stack
 from pipeline.logic.changes import listing_key
 
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline.adapters.topics import Topic
-from pipeline.local.uploads import Stack
+from pipeline.cli.uploads import Stack
 from pipeline.logic.archive import KINDS, since_prefixes
 
 TOPIC_OUTPUTS = {"changes": "ChangeEventsTopicArn", "uploads": "UploadEventsTopicArn"}

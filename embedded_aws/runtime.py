@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.errors import LocalStackError
+from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 
-_BOOTSTRAP_SOURCE = (Path(__file__).parent / "bootstrap.py").read_text()
+#: The worker's entry point, run as a file so `ps` shows what each process is.
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 #: Lambda's init phase limit for on-demand functions.
 INIT_TIMEOUT_S = 10.0
 #: Concurrent executions per function when it sets no ReservedConcurrentExecutions.
@@ -79,12 +80,6 @@ class FunctionStats:
     total_ms: float = 0.0
 
 
-class ThrottledError(LocalStackError):
-    """The function may not run now (reserved concurrency 0): the caller retries, as with AWS throttling."""
-
-    reason = "throttled"
-
-
 class _WorkerGoneError(Exception):
     """The worker process ended or went silent past its deadline."""
 
@@ -102,7 +97,7 @@ class Worker:
         self._from_child_r, from_child_w = os.pipe()
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-u", "-c", _BOOTSTRAP_SOURCE, str(to_child_r), str(from_child_w)],
+            [sys.executable, "-u", str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
             cwd=config.code_dir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -262,7 +257,7 @@ class FunctionPool:
             )
         with self._slots:
             if self._closed:
-                raise LocalStackError(f"Function {self.config.name} is no longer deployed.")
+                raise EmbeddedAwsError(f"Function {self.config.name} is no longer deployed.")
             started = time.perf_counter()
             worker = self._take_worker()
             cold = worker is None
@@ -389,7 +384,7 @@ class LambdaRuntime:
         with self._lock:
             pool = self._pools.get(name)
         if pool is None:
-            raise LocalStackError(
+            raise EmbeddedAwsError(
                 f"Function {name} has no local code: deploy it from a template (CodeUri) with `pipeline up`."
             )
         return pool

@@ -1,0 +1,21 @@
+"""boto3 clients that talk to the embedded AWS itself (pollers, deploys, delivery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+#: Credentials of the embedded AWS's own calls: moto accepts any.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
+    """A boto3 client for `service` at `endpoint_url`."""
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"}, read_timeout=70, connect_timeout=5
+    )
+    return boto3.session.Session().client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, region_name=region, config=config, **LOCAL_CREDENTIALS
+    )
