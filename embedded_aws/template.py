@@ -245,7 +245,7 @@ def check_supported(
 
 
 #: Event source mapping properties that change delivery and that the local pollers do not implement.
-UNSUPPORTED_MAPPING_PROPERTIES = {"FilterCriteria", "DestinationConfig", "BisectBatchOnFunctionError"}
+UNSUPPORTED_MAPPING_PROPERTIES = {"DestinationConfig", "BisectBatchOnFunctionError"}
 
 
 def plan_deploy(

@@ -113,15 +113,15 @@ def test_a_missing_code_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_event_source_mapping_features_the_pollers_lack_are_refused() -> None:
-    # Given a mapping with FilterCriteria, which the local pollers would silently ignore
+    # Given a mapping with BisectBatchOnFunctionError, which the local pollers would silently ignore
     template = {
         "Resources": {
             "Mapping": {
                 "Type": "AWS::Lambda::EventSourceMapping",
-                "Properties": {"FunctionName": "f", "EventSourceArn": "q", "FilterCriteria": {"Filters": []}},
+                "Properties": {"FunctionName": "f", "EventSourceArn": "q", "BisectBatchOnFunctionError": True},
             }
         }
     }
     # Then the deploy is refused, naming the property
-    with pytest.raises(UnsupportedResourceError, match="Mapping sets FilterCriteria"):
+    with pytest.raises(UnsupportedResourceError, match="Mapping sets BisectBatchOnFunctionError"):
         check_supported(template, {"AWS::Lambda::EventSourceMapping"})
