@@ -29,6 +29,7 @@ from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
 from embedded_aws.runtime import FunctionConfig, LambdaRuntime
+from embedded_aws.server import AwsServer, ErrorLog
 from embedded_aws.template import LOCAL_ACCOUNT_ID, DeployPlan, plan_deploy
 
 log = logging.getLogger(__name__)
@@ -119,13 +120,12 @@ class EmbeddedAws:
         self._mappings: EventSourceMappings | None = None
         self._async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
         self.async_errors: list[tuple[str, str]] = []
+        self.server_errors = ErrorLog()  # every 5xx answer; internal failures are bugs
         self.stacks: dict[str, DeployedStack] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> EmbeddedAws:
         """Start moto's server and the pollers; returns self."""
-        from moto.server import ThreadedMotoServer
-
         # moto's server binds in a thread and never reports a failure to bind: try the port first.
         with socket.socket() as probe:
             probe.setsockopt(
@@ -143,7 +143,7 @@ class EmbeddedAws:
         patches.install(self)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server = AwsServer(self.host, self.port, self.server_errors)  # AWS-shaped errors, never HTML
         self._server.start()
         self._configure_moto()
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)

@@ -1,0 +1,427 @@
+"""The HTTP front of the embedded AWS: moto's server, answering every refusal as AWS would (DESIGN.md D14).
+
+moto's server answers an action it lacks, or any exception inside moto or inside our patches, with
+werkzeug's HTML "500 Internal Server Error" page; boto3 then raises an unparseable error and retries it.
+`AwsErrorMiddleware` wraps moto's WSGI app so that instead:
+
+- an action AWS has but the embedded AWS lacks → HTTP 501 `NotImplemented`, "The embedded AWS does not
+  implement sqs:ListMessageMoveTasks yet." (501 is S3's status for `NotImplemented`; SDKs do not retry it);
+- an action the service does not have → `UnknownOperationException` (JSON and REST protocols) or
+  `InvalidAction` (query protocol), HTTP 400 (404 for an unknown REST path), as AWS answers;
+- an exception (a bug) → HTTP 500 `InternalFailure` (S3: `InternalError`) with the exception's message,
+  logged with its traceback;
+- any other HTML error page (405, 400 from werkzeug) → the same status with an AWS-shaped body.
+
+Each error is shaped for the service's protocol: JSON (`__type`, `x-amzn-ErrorType`), REST-JSON
+(Lambda's `{"Type", "message"}`), query (`<ErrorResponse>`) or REST-XML (S3's `<Error>`). Every 5xx answer
+is recorded in an `ErrorLog`, so tests can fail on an internal failure nobody expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape
+
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from botocore.model import OperationNotFoundError
+from moto.server import ThreadedMotoServer
+from werkzeug.exceptions import NotFound
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Callable[[bytes], object]]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+#: Signing names (the service in a SigV4 credential scope) whose botocore model has another name.
+SIGNING_TO_MODEL = {
+    "states": "stepfunctions",
+    "monitoring": "cloudwatch",
+    "email": "ses",
+    "execute-api": "apigateway",
+    "tagging": "resourcegroupstaggingapi",
+    "elasticloadbalancing": "elbv2",
+    "eventbridge": "events",
+}
+#: moto's words for an action it has no method for (moto/core/responses.py `call_action`).
+_MOTO_UNIMPLEMENTED = re.compile(r"^The \w+ action has not been implemented$")
+_S3_HOST_ID = "embedded-aws"
+#: S3 subresources moto's S3 does not handle: it falls through to another operation (a PUT re-creates the
+#: bucket, a GET lists objects) and answers 200, so these are refused before moto sees them.
+S3_UNIMPLEMENTED_SUBRESOURCES = frozenset(
+    {
+        "abac",
+        "analytics",
+        "annotation",
+        "intelligent-tiering",
+        "metadataAnnotationTable",
+        "metadataConfiguration",
+        "metadataInventoryTable",
+        "metadataJournalTable",
+        "metadataTable",
+        "metrics",
+        "renameObject",
+        "requestPayment",
+        "session",
+        "torrent",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """One 5xx answer of the embedded AWS."""
+
+    service: str  # the IAM prefix: sqs, states, lambda...
+    action: str  # e.g. StartMessageMoveTask; "" when the request named none
+    status: int
+    code: str
+    message: str
+    internal: bool  # an exception nobody expected (a bug), not a refusal
+    expected: bool = False  # answered inside `ErrorLog.expect()`
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}:{self.action or '?'}"
+
+
+class ErrorLog:
+    """The 5xx answers the server gave, in order; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[ServerError] = []
+        self._expecting = 0
+
+    def record(self, error: ServerError) -> None:
+        with self._lock:
+            if self._expecting:
+                error = ServerError(**{**error.__dict__, "expected": True})
+            self._entries.append(error)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def since(self, mark: int) -> list[ServerError]:
+        """The answers recorded after `mark` (a `len()` taken earlier)."""
+        with self._lock:
+            return list(self._entries[mark:])
+
+    def unexpected_failures(self, mark: int = 0) -> list[ServerError]:
+        """Internal failures (bugs) since `mark` that no `expect()` block asked for."""
+        return [e for e in self.since(mark) if e.internal and not e.expected]
+
+    @contextlib.contextmanager
+    def expect(self) -> Iterator[None]:
+        """Internal failures answered inside this block are expected (a test provoking one)."""
+        with self._lock:
+            self._expecting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._expecting -= 1
+
+
+@dataclass
+class _Request:
+    """What the middleware knows of a request: enough to name it and shape an error."""
+
+    environ: dict[str, Any]
+    body: bytes | None  # kept only for form-encoded (query protocol) bodies
+    signing_name: str
+
+    @classmethod
+    def read(cls, environ: dict[str, Any]) -> _Request:
+        body = None
+        content_type = environ.get("CONTENT_TYPE", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        return cls(environ, body, match.group(1).lower() if match else "")
+
+    @property
+    def method(self) -> str:
+        return str(self.environ.get("REQUEST_METHOD", "GET"))
+
+    def model(self) -> Any:
+        """The botocore service model moto routes this request to, or None."""
+        from moto.core.utils import get_service_model
+
+        if not self.signing_name:
+            return None
+        try:
+            return get_service_model(SIGNING_TO_MODEL.get(self.signing_name, self.signing_name))
+        except (UnknownServiceError, DataNotFoundError):
+            return None
+
+    def protocol(self, model: Any) -> str:
+        if model is None:
+            return "json"
+        if model.service_name == "s3":
+            return "rest-xml"
+        supported = model.metadata.get("protocols", [model.protocol])
+        if self.body is not None and "query" in supported:
+            return "query"
+        return str(model.protocol)
+
+    def action(self, model: Any) -> tuple[str, bool]:
+        """The operation's name, and whether the service model has it."""
+        from moto.core.request import Request
+        from moto.core.routing import get_service_router
+
+        named = self._named_action()
+        if model is None:
+            return named, False
+        environ = dict(self.environ)
+        environ["wsgi.input"] = io.BytesIO(self.body or b"")
+        try:
+            operation, _ = get_service_router(model.service_name).match(Request(environ))
+        except (NotFound, NotImplementedError):
+            return named, False
+        return str(operation.name), True
+
+    def _named_action(self) -> str:
+        target = self.environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            return str(target).rsplit(".", 1)[-1]
+        from urllib.parse import parse_qs
+
+        for source in (self.environ.get("QUERY_STRING", ""), (self.body or b"").decode("utf-8", "replace")):
+            values = parse_qs(source).get("Action")
+            if values:
+                return str(values[0])
+        return ""
+
+
+def error_response(
+    protocol: str, model: Any, status: int, code: str, message: str, method: str = "POST"
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An AWS error answer for `protocol`: (status line, headers, body)."""
+    request_id = str(uuid.uuid4())
+    sender = status < 500
+    headers = [("x-amzn-RequestId", request_id)]
+    if protocol == "query":
+        namespace = model.metadata.get("xmlNamespace", "") if model is not None else ""
+        xmlns = f' xmlns="{escape(namespace)}"' if namespace else ""
+        body = (
+            f"<ErrorResponse{xmlns}><Error><Type>{'Sender' if sender else 'Receiver'}</Type>"
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        headers.append(("Content-Type", "text/xml"))
+    elif protocol == "rest-xml":
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId>"
+            f"<HostId>{_S3_HOST_ID}</HostId></Error>"
+        )
+        headers += [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+    elif protocol == "rest-json":
+        body = json.dumps({"Type": "User" if sender else "Service", "message": message})
+        headers += [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    else:
+        version = model.metadata.get("jsonVersion", "1.0") if model is not None else "1.0"
+        body = json.dumps({"__type": code, "message": message})
+        headers += [("Content-Type", f"application/x-amz-json-{version}"), ("x-amzn-ErrorType", code)]
+        if model is not None and "awsQueryCompatible" in model.metadata:
+            # SQS: botocore takes the code from this header (and the query-era code from it).
+            headers.append(("x-amzn-query-error", f"{code};{'Sender' if sender else 'Receiver'}"))
+    data = b"" if method == "HEAD" else body.encode()
+    headers.append(("Content-Length", str(len(data))))
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return f"{status} {phrase}", headers, data
+
+
+def _html_error(headers: list[tuple[str, str]], status: int) -> bool:
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    return status >= 400 and content_type.startswith("text/html")
+
+
+def _html_message(body: bytes) -> str:
+    match = re.search(rb"<p>(.*?)</p>", body, re.S)
+    return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
+class AwsErrorMiddleware:
+    """WSGI middleware around moto's server app: no HTML error page, no exception, ever reaches a client."""
+
+    def __init__(self, app: WsgiApp, errors: ErrorLog | None = None) -> None:
+        self.app = app
+        self.errors = errors if errors is not None else ErrorLog()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
+            return self._moto_api(environ, start_response)
+        request = _Request.read(environ)
+        if request.signing_name == "s3" and self._s3_unimplemented(environ):
+            model = request.model()
+            action, _ = request.action(model)
+            message = f"The embedded AWS does not implement s3:{action} yet."
+            log.warning("%s", message)
+            return self._answer(request, model, action, 501, "NotImplemented", message, start_response)
+        captured: list[Any] = []
+        written: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers, exc_info]
+            return written.append
+
+        try:
+            body = self.app(environ, capture)
+        except Exception as exc:  # noqa: BLE001 - any exception becomes an AWS-shaped answer, logged below
+            return self._exception(request, exc, start_response)
+        status_line, headers, exc_info = captured
+        status = int(status_line.split(" ", 1)[0])
+        if _html_error(headers, status):
+            content = b"".join([*written, *body])
+            if hasattr(body, "close"):
+                body.close()
+            return self._html(request, status, content, start_response)
+        if status >= 500:
+            self._record_passthrough(request, status, headers)
+        start_response(status_line, headers, exc_info)
+        return [*written, *body] if written else body
+
+    @staticmethod
+    def _s3_unimplemented(environ: dict[str, Any]) -> bool:
+        query = str(environ.get("QUERY_STRING", ""))
+        return bool(query) and any(
+            part.split("=", 1)[0] in S3_UNIMPLEMENTED_SUBRESOURCES for part in query.split("&")
+        )
+
+    # --- the answers ---------------------------------------------------------------------------------
+    def _exception(self, request: _Request, exc: Exception, start_response: StartResponse) -> list[bytes]:
+        model = request.model()
+        action, known = request.action(model)
+        name = f"{request.signing_name or 'aws'}:{action or '?'}"
+        if model is not None and not known and isinstance(exc, (NotImplementedError, OperationNotFoundError)):
+            return self._unknown(request, model, action, start_response)
+        if isinstance(exc, NotImplementedError):
+            detail = str(exc)
+            generic = not detail or _MOTO_UNIMPLEMENTED.match(detail) is not None
+            message = f"The embedded AWS does not implement {name} yet."
+            if not generic:
+                message = f"The embedded AWS does not implement this part of {name} yet: {detail}"
+            log.warning("%s", message)
+            return self._answer(request, model, action, 501, "NotImplemented", message, start_response)
+        log.error("The embedded AWS failed on %s", name, exc_info=exc)
+        code = "InternalError" if request.protocol(model) == "rest-xml" else "InternalFailure"
+        message = f"The embedded AWS failed on {name}: {type(exc).__name__}: {exc}"
+        return self._answer(request, model, action, 500, code, message, start_response, internal=True)
+
+    def _html(
+        self, request: _Request, status: int, content: bytes, start_response: StartResponse
+    ) -> list[bytes]:
+        model = request.model()
+        action, known = request.action(model)
+        if status == 404 and known:
+            message = f"The embedded AWS does not implement {request.signing_name}:{action} yet."
+            log.warning("%s", message)
+            return self._answer(request, model, action, 501, "NotImplemented", message, start_response)
+        if status in (404, 405) and not known:
+            return self._unknown(request, model, action, start_response)
+        from http import HTTPStatus
+
+        try:
+            code = HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+        except ValueError:
+            code = "InternalFailure" if status >= 500 else "BadRequest"
+        message = _html_message(content) or code
+        internal = status >= 500
+        if internal:
+            log.error(
+                "moto answered %s:%s with an HTML %d: %s", request.signing_name, action, status, message
+            )
+        return self._answer(request, model, action, status, code, message, start_response, internal=internal)
+
+    def _unknown(
+        self, request: _Request, model: Any, action: str, start_response: StartResponse
+    ) -> list[bytes]:
+        protocol = request.protocol(model)
+        service = request.signing_name or "this service"
+        if protocol == "query":
+            status, code = 400, "InvalidAction"
+            message = f"The action {action or '(none)'} is not valid for this web service."
+        else:
+            status, code = (404 if protocol.startswith("rest") else 400), "UnknownOperationException"
+            what = action or f"{request.method} {request.environ.get('PATH_INFO', '')}"
+            message = f"{service} has no operation {what}."
+        return self._answer(request, model, action, status, code, message, start_response)
+
+    def _answer(
+        self,
+        request: _Request,
+        model: Any,
+        action: str,
+        status: int,
+        code: str,
+        message: str,
+        start_response: StartResponse,
+        *,
+        internal: bool = False,
+    ) -> list[bytes]:
+        status_line, headers, body = error_response(
+            request.protocol(model), model, status, code, message, request.method
+        )
+        if status >= 500:
+            self.errors.record(ServerError(request.signing_name, action, status, code, message, internal))
+        start_response(status_line, headers)
+        return [body]
+
+    def _record_passthrough(self, request: _Request, status: int, headers: list[tuple[str, str]]) -> None:
+        model = request.model()
+        action, _ = request.action(model)
+        code = next((v for k, v in headers if k.lower() == "x-amzn-errortype"), "")
+        self.errors.record(ServerError(request.signing_name, action, status, code, "", internal=False))
+
+    def _moto_api(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self.app(environ, start_response)
+        except Exception as exc:
+            log.error("moto's management API failed on %s", environ.get("PATH_INFO"), exc_info=exc)
+            body = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+
+class AwsServer(ThreadedMotoServer):  # type: ignore[misc]
+    """moto's threaded server with `AwsErrorMiddleware` in front."""
+
+    def __init__(self, ip_address: str, port: int, errors: ErrorLog) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.errors = errors
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = AwsErrorMiddleware(DomainDispatcherApplication(create_backend_app), self.errors)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
