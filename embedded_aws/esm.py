@@ -5,6 +5,13 @@ the SQS API, so the queue's visibility timeout, receive counts and `RedrivePolic
 apply as on AWS. A batch is deleted only when the function succeeds; with `ReportBatchItemFailures` only the
 items it names stay, and a malformed report fails the whole batch. Failed messages are left to reappear
 when their visibility timeout ends, as on AWS.
+
+`FilterCriteria` (Lambda event filtering) is honoured: a message matching none of the filters is deleted
+without invoking the function, as Lambda does for SQS. The body is matched as JSON when it is a JSON object,
+else as a plain string; a pattern whose `body` is of the other form drops the message. Invalid criteria are
+refused by CreateEventSourceMapping/UpdateEventSourceMapping (and so at deploy) with Lambda's
+`InvalidParameterValueException`. FIFO queues keep their order per message group: SQS itself (moto) hides a
+group's next messages while earlier ones are in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from embedded_aws import patterns
 from embedded_aws.clients import client
 from embedded_aws.errors import EmbeddedAwsError
 from embedded_aws.runtime import InvokeResult, LambdaRuntime
@@ -28,6 +36,59 @@ log = logging.getLogger(__name__)
 DEFAULT_POLLERS = 2
 #: How long one receive call waits; short, so a stop is quick.
 _WAIT_S = 1
+#: Lambda's default quota of filters per event source mapping, and its limit on one pattern's length.
+MAX_FILTERS = 5
+MAX_PATTERN_LENGTH = 4096
+#: What Lambda answers for any pattern it cannot parse.
+INVALID_PATTERN = "Invalid filter pattern definition."
+
+
+def filter_patterns(criteria: Any) -> tuple[dict[str, Any], ...]:
+    """The parsed patterns of a mapping's FilterCriteria; ValueError with Lambda's message if invalid."""
+    if criteria is None:
+        return ()
+    if not isinstance(criteria, dict) or not isinstance(criteria.get("Filters", []), list):
+        raise ValueError(INVALID_PATTERN)
+    filters = criteria.get("Filters") or []
+    if len(filters) > MAX_FILTERS:
+        raise ValueError(
+            f"Invalid filter criteria: {len(filters)} filters exceed the limit of {MAX_FILTERS} filters "
+            "per event source mapping."
+        )
+    parsed: list[dict[str, Any]] = []
+    for item in filters:
+        text = item.get("Pattern") if isinstance(item, dict) else None
+        if not isinstance(text, str) or len(text) > MAX_PATTERN_LENGTH:
+            raise ValueError(INVALID_PATTERN)
+        try:
+            parsed.append(patterns.parse(text))
+        except patterns.PatternError as exc:
+            raise ValueError(INVALID_PATTERN) from exc
+    return tuple(parsed)
+
+
+def passes_filters(filters: tuple[dict[str, Any], ...], record: dict[str, Any]) -> bool:
+    """Whether an SQS record satisfies one of the filters (with none, every record does).
+
+    As Lambda documents for SQS: a JSON-object body is matched as JSON, any other body as a plain string,
+    and a filter whose `body` rule is of the other form (object vs. list of rules) never matches.
+    """
+    if not filters:
+        return True
+    body: Any = record.get("body")
+    try:
+        decoded = json.loads(body) if isinstance(body, str) else None
+    except json.JSONDecodeError:
+        decoded = None
+    body_is_json = isinstance(decoded, dict)
+    candidate = {**record, "body": decoded} if body_is_json else record
+    for pattern in filters:
+        rule = pattern.get("body")
+        if rule is not None and isinstance(rule, dict) != body_is_json:
+            continue
+        if patterns.matches(pattern, candidate):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -41,6 +102,13 @@ class Mapping:
     window_s: float
     report_failures: bool
     max_concurrency: int
+    filters_json: str = (
+        "[]"  # the parsed FilterCriteria patterns, as JSON text (keeps the dataclass hashable)
+    )
+
+    @property
+    def filters(self) -> tuple[dict[str, Any], ...]:
+        return tuple(json.loads(self.filters_json))
 
     @classmethod
     def from_api(cls, esm: dict[str, Any]) -> Mapping:
@@ -53,6 +121,7 @@ class Mapping:
             window_s=float(esm.get("MaximumBatchingWindowInSeconds") or 0),
             report_failures="ReportBatchItemFailures" in (esm.get("FunctionResponseTypes") or []),
             max_concurrency=int(scaling.get("MaximumConcurrency") or DEFAULT_POLLERS),
+            filters_json=json.dumps(filter_patterns(esm.get("FilterCriteria"))),
         )
 
 
@@ -118,6 +187,42 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
     }
 
 
+_originals: dict[str, Any] = {}
+
+
+def install_validation() -> None:
+    """Make moto's Create/UpdateEventSourceMapping refuse invalid FilterCriteria as Lambda does. Idempotent.
+
+    CloudFormation creates mappings through the same call, so a template with an invalid pattern fails to
+    deploy with Lambda's message.
+    """
+    if _originals:
+        return
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    def checked(spec: dict[str, Any]) -> None:
+        if "FilterCriteria" in spec:
+            try:
+                filter_patterns(spec["FilterCriteria"])
+            except ValueError as exc:
+                raise InvalidParameterValueException(str(exc)) from exc
+
+    create = _originals["create"] = LambdaBackend.create_event_source_mapping
+    update = _originals["update"] = LambdaBackend.update_event_source_mapping
+
+    def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+        checked(spec)
+        return create(self, spec)
+
+    def update_event_source_mapping(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> Any:
+        checked(spec)
+        return update(self, uuid, spec)
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping
+    LambdaBackend.update_event_source_mapping = update_event_source_mapping
+
+
 class _MappingPoller:
     def __init__(self, mapping: Mapping, runtime: LambdaRuntime, endpoint_url: str, region: str) -> None:
         self.mapping = mapping
@@ -126,6 +231,7 @@ class _MappingPoller:
         self.sqs = client("sqs", endpoint_url=endpoint_url, region=region)
         _, _, _, _, account, name = mapping.queue_arn.split(":")
         self.queue_url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        self.filters = mapping.filters
         self.stopping = threading.Event()
         self.threads = [
             threading.Thread(target=self._run, name=f"esm-{mapping.uuid[:8]}-{i}", daemon=True)
@@ -150,11 +256,35 @@ class _MappingPoller:
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
-            messages = response.get("Messages", [])
+            messages = self._filtered(response.get("Messages", []))
             if messages and not batch:
                 window_ends = time.monotonic() + self.mapping.window_s
             batch.extend(messages)
         return batch
+
+    def _filtered(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages that pass the mapping's filters; the others are deleted, as Lambda does for SQS."""
+        if not self.filters:
+            return messages
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        for message in messages:
+            record = sqs_record(message, self.mapping.queue_arn, self.region)
+            (kept if passes_filters(self.filters, record) else dropped).append(message)
+        self._delete(dropped)
+        return kept
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        for start in range(0, len(entries), 10):
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url, Entries=entries[start : start + 10]
+            )
+            for failure in response.get("Failed", []):
+                # The message will be received again: at-least-once delivery, as on AWS.
+                log.warning(
+                    "Event source mapping %s: could not delete a message: %s", self.mapping.uuid, failure
+                )
 
     def _run(self) -> None:
         while not self.stopping.is_set():
@@ -178,20 +308,7 @@ class _MappingPoller:
             return
         ids = [m["MessageId"] for m in batch]
         failed = failed_item_ids(result, ids, self.mapping.report_failures)
-        done = [
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-            for i, m in enumerate(batch)
-            if m["MessageId"] not in failed
-        ]
-        for start in range(0, len(done), 10):
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url, Entries=done[start : start + 10]
-            )
-            for failure in response.get("Failed", []):
-                # The message will be received again: at-least-once delivery, as on AWS.
-                log.warning(
-                    "Event source mapping %s: could not delete a message: %s", self.mapping.uuid, failure
-                )
+        self._delete([m for m in batch if m["MessageId"] not in failed])
 
     def stop(self) -> None:
         self.stopping.set()
@@ -216,6 +333,7 @@ class EventSourceMappings:
         self._thread = threading.Thread(target=self._watch, name="esm-watch", daemon=True)
 
     def start(self) -> None:
+        install_validation()
         self.sync()
         self._thread.start()
 
@@ -234,11 +352,16 @@ class EventSourceMappings:
                     esm.get("State") in ("Enabled", "Creating", "Enabling")
                     and ":sqs:" in esm["EventSourceArn"]
                 ):
-                    mapping = Mapping.from_api(esm)
+                    try:
+                        mapping = Mapping.from_api(esm)
+                    except ValueError as exc:  # refused at create/update; only a direct moto write gets here
+                        log.error("Event source mapping %s is not polled: %s", esm["UUID"], exc)
+                        continue
                     if self.runtime.has(mapping.function_arn):
                         wanted[mapping.uuid] = mapping
-        for gone in set(self._pollers) - set(wanted):
-            self._pollers.pop(gone).stop()
+        for uuid, poller in list(self._pollers.items()):
+            if wanted.get(uuid) != poller.mapping:  # deleted, disabled or updated: start afresh
+                self._pollers.pop(uuid).stop()
         for uuid, mapping in wanted.items():
             if uuid not in self._pollers:
                 self._pollers[uuid] = _MappingPoller(mapping, self.runtime, self.endpoint_url, self.region)

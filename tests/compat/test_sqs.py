@@ -1,0 +1,103 @@
+"""SQS event sources and SQS APIs as AWS documents them: Lambda event filtering, FIFO queues, DLQ redrive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from embedded_aws.errors import DeployError
+from embedded_aws.stack import EmbeddedAws, poll_until
+from tests.compat.conftest import DeployCompat
+
+
+def _depth(aws: EmbeddedAws, queue_url: str) -> int:
+    """Messages in the queue, visible or in flight."""
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def _items(aws: EmbeddedAws, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = aws.client("dynamodb").scan(TableName=table)["Items"]
+    return items
+
+
+# --- FilterCriteria ---------------------------------------------------------------------------------------
+def test_filter_criteria_deliver_only_matching_messages_and_delete_the_rest(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a queue mapped to a function with three filters (JSON bodies, plain-text bodies, $or)
+    stack = deploy_compat("sqs_filter_criteria")
+    queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
+    delivered = {
+        json.dumps({"type": "order", "amount": 150, "id": "big"}),
+        "URGENT: call the customer back",
+        json.dumps({"type": "refund", "region": "us-east-1"}),
+        json.dumps({"type": "refund", "region": "eu-west-1", "review": True}),
+    }
+    dropped = {
+        json.dumps({"type": "order", "amount": 50, "id": "small"}),
+        json.dumps({"type": "order", "amount": "150"}),  # a string is not a number
+        json.dumps({"type": "refund", "region": "eu-west-1"}),
+        "routine note",
+        json.dumps({"note": "URGENT: but a JSON body"}),  # a plain-text filter never matches JSON
+        "type order amount 500",  # a JSON filter never matches plain text
+    }
+
+    # When all of them are sent
+    sqs = aws.client("sqs")
+    for i, body in enumerate(sorted(delivered | dropped)):
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={"n": {"DataType": "Number", "StringValue": str(i)}},
+        )
+
+    # Then the queue drains: non-matching messages are deleted without invoking the function...
+    assert poll_until(lambda: _depth(aws, queue_url) == 0 and len(_items(aws, table)) >= 4, timeout_s=60)
+    # ...and the function received exactly the matching ones
+    assert {item["body"]["S"] for item in _items(aws, table)} == delivered
+    # And the mapping reports its FilterCriteria, as Lambda's API does
+    mapping = aws.client("lambda").list_event_source_mappings(FunctionName=stack.outputs["FunctionName"])
+    filters = mapping["EventSourceMappings"][0]["FilterCriteria"]["Filters"]
+    assert len(filters) == 3
+
+
+def test_an_invalid_filter_pattern_fails_the_deploy_with_lambdas_error(deploy_compat: DeployCompat) -> None:
+    # Given a template whose filter pattern is not valid (an operator Lambda does not know)
+    # When it is deployed
+    # Then the deploy fails with Lambda's InvalidParameterValueException message
+    refusal = r"InvalidParameterValueException.*Invalid filter pattern definition\."
+    with pytest.raises(DeployError, match=refusal):
+        deploy_compat("sqs_filter_criteria", {"UrgentPattern": '{"body": [{"starts-with": "URGENT"}]}'})
+
+
+def test_create_event_source_mapping_validates_filters(aws: EmbeddedAws, deploy_compat: DeployCompat) -> None:
+    # Given a deployed function and its queue
+    stack = deploy_compat("sqs_filter_criteria")
+    queue_arn = aws.client("sqs").get_queue_attributes(
+        QueueUrl=stack.outputs["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    lam = aws.client("lambda")
+    function = stack.outputs["FunctionName"]
+
+    # When a mapping is created with a malformed pattern, or with more filters than the default quota of 5
+    bad_patterns = [
+        {"Filters": [{"Pattern": '{"body": "not-a-list"}'}]},
+        {"Filters": [{"Pattern": "not json"}]},
+        {"Filters": [{"Pattern": json.dumps({"body": {"n": [i]}})} for i in range(6)]},
+    ]
+    # Then each is refused with InvalidParameterValueException
+    for criteria in bad_patterns:
+        with pytest.raises(ClientError) as refused:
+            lam.create_event_source_mapping(
+                FunctionName=function, EventSourceArn=queue_arn, FilterCriteria=criteria, Enabled=False
+            )
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
