@@ -524,6 +524,8 @@ def install() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
     StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
+    from embedded_aws import events  # noqa: F401, PLC0415 - registers AWS::Scheduler::Schedule (events.py)
+
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     _installed = True
@@ -532,4 +534,8 @@ def install() -> None:
 def supported_types() -> set[str]:
     """Every resource type the embedded AWS can create."""
     install()
-    return {t for t in parsing.get_model_map() if t.startswith("AWS::") and t != "AWS::SERVICE::RESOURCE"}
+    from embedded_aws.events import REFUSED_TYPES  # noqa: PLC0415 - moto models EventBridge cannot honour
+
+    return {
+        t for t in parsing.get_model_map() if t.startswith("AWS::") and t != "AWS::SERVICE::RESOURCE"
+    } - set(REFUSED_TYPES)

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, patches
+from embedded_aws import cfn_models, events, patches
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -148,6 +148,7 @@ class EmbeddedAws:
         self._configure_moto()
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)
         self._mappings.start()
+        events.install(self)  # PutEvents delivery, S3 → EventBridge, schedules
         return self
 
     def _configure_moto(self) -> None:
@@ -167,6 +168,7 @@ class EmbeddedAws:
 
     def stop(self) -> None:
         """Stop pollers, workers and the server."""
+        events.uninstall()
         if self._mappings is not None:
             self._mappings.stop()
         self._async.shutdown(wait=False, cancel_futures=True)

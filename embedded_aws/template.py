@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
+from embedded_aws.events import check_template as check_eventbridge
 
 #: The AWS managed policies a template may name, so translation never calls IAM.
 MANAGED_POLICIES = {
@@ -271,6 +272,8 @@ def plan_deploy(
         )
     template.pop("Transform", None)
     pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::Partition": "aws"}
-    check_supported(template, supported, condition_values(template, parameters or {}, pseudo))
+    conditions = condition_values(template, parameters or {}, pseudo)
+    check_eventbridge(template, conditions)  # names the EventBridge feature refused (events.py)
+    check_supported(template, supported, conditions)
     plan.template = template
     return plan
