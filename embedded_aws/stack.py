@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, events, patches
+from embedded_aws import cfn_models, events, limits, patches
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -141,6 +141,7 @@ class EmbeddedAws:
         self.outbox.clear()
         cfn_models.install()
         patches.install(self)
+        limits.install()  # SNS/SQS message sizes as AWS counts them
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
         self._server = AwsServer(self.host, self.port, self.server_errors)  # AWS-shaped errors, never HTML
