@@ -34,6 +34,9 @@ from moto.s3.models import FakeBucket
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.models import Queue
 
+from embedded_aws import lambda_api
+from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+
 
 class Router(Protocol):
     """What the patched seams call: the running embedded AWS."""
@@ -56,19 +59,27 @@ def _current() -> Router:
 
 
 def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
-    event = json.loads(body) if body else {}
     invocation_type = (request_headers or {}).get("x-amz-invocation-type", "RequestResponse")
+    lambda_api.check_request_size(body or "", invocation_type)
+    event = lambda_api.parse_event(body)
     if invocation_type == "Event":
         _current().invoke_async(self.function_arn, event, "invoke")
         return ""
     if invocation_type == "DryRun":
         return ""
-    payload, error = _current().invoke_sync(self.function_arn, event)
+    try:
+        payload, error = _current().invoke_sync(self.function_arn, event)
+    except ThrottledError as exc:
+        raise lambda_api.TooManyRequestsError(
+            "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"
+        ) from exc
+    except EmbeddedAwsError as exc:
+        raise lambda_api.ServiceError(exc.message) from exc
     if error is not None:
         response_headers["x-amz-function-error"] = "Unhandled"
     if invocation_type == "RequestResponse":
         response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
-    return payload.encode()
+    return payload.encode("utf-8", "surrogateescape")
 
 
 def _s3_invoke_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
@@ -318,6 +329,7 @@ def install(router: Router) -> None:
     global _router  # noqa: PLW0603 - moto's models are process-wide, so is the route
     _router = router
     install_atomic_writes()
+    lambda_api.install()
     if "invoke" in _originals:
         return
     _originals["invoke"] = LambdaFunction.invoke

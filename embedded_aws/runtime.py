@@ -4,6 +4,9 @@ A worker is a fresh Python process whose working directory and first path entry 
 CodeUri, whose environment is the function's (template variables plus what Lambda sets), and whose module
 globals live as long as the worker: a warm start reuses it, a cold start makes one. An invocation that runs
 past the function's timeout stops the worker and is reported as `Sandbox.Timedout`, as on AWS.
+
+A worker runs on the Python its `Runtime` names when one is installed (see `interpreters`), with the log
+format and levels of its `LoggingConfig`; a response over Lambda's 6 MB limit is an error, as on AWS.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import logging
 import os
 import selectors
 import signal
@@ -24,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from embedded_aws import interpreters
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+
+log = logging.getLogger(__name__)
 
 #: The worker's entry point, run as a file so `ps` shows what each process is.
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
@@ -34,6 +41,11 @@ INIT_TIMEOUT_S = 10.0
 DEFAULT_CONCURRENCY = 10
 #: Parent variables a worker keeps; everything else comes from the function's configuration.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT")
+#: Lambda's limit on a synchronous response payload, and the error past it (as Lambda words it).
+MAX_RESPONSE_BYTES = 6_291_556
+#: Levels of the advanced logging controls, most detailed first (`SystemLogLevel`, `ApplicationLogLevel`).
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_SIGNALS = {int(signal.SIGKILL): "killed", int(signal.SIGTERM): "terminated", int(signal.SIGABRT): "aborted"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,19 @@ class FunctionConfig:
     memory_mb: int = 128
     environment: dict[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    #: Lambda's `Runtime` (`python3.12`); None runs on the host's Python without a note.
+    runtime: str | None = None
+    #: `LoggingConfig` as GetFunctionConfiguration returns it: LogFormat, ApplicationLogLevel, SystemLogLevel,
+    #: LogGroup.
+    logging_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_format(self) -> str:
+        return self.logging_config.get("LogFormat", "Text")
+
+    @property
+    def log_group(self) -> str:
+        return self.logging_config.get("LogGroup") or f"/aws/lambda/{self.name}"
 
 
 @dataclass
@@ -78,6 +103,9 @@ class FunctionStats:
     timeouts: int = 0
     cold_starts: int = 0
     total_ms: float = 0.0
+    #: The Python the workers run on, and why when it is not the one `Runtime` names (empty when it is).
+    interpreter: str = ""
+    interpreter_note: str = ""
 
 
 class _WorkerGoneError(Exception):
@@ -91,13 +119,29 @@ class _WorkerGoneError(Exception):
 class Worker:
     """One execution environment: a process that imported the handler and serves invocations."""
 
-    def __init__(self, config: FunctionConfig, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        env: dict[str, str],
+        log_path: Path,
+        interpreter: interpreters.Interpreter | None = None,
+    ) -> None:
         self.config = config
         to_child_r, self._to_child_w = os.pipe()
         self._from_child_r, from_child_w = os.pipe()
         self._log = log_path.open("ab")
+        self.json_logs = config.log_format == "JSON"
+        # One log stream per execution environment, named as Lambda names them.
+        self.log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
+        env = {**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
+        # A foreign interpreter sees no user site-packages: only the code and LAMBDA_RUNTIME_DIR.
+        command = (
+            [sys.executable, "-u"]
+            if interpreter is None or interpreter.host
+            else [interpreter.executable, "-s", "-u"]
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-u", str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
+            [*command, str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
             cwd=config.code_dir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -148,8 +192,7 @@ class Worker:
                     raise _WorkerGoneError(True, "timed out")
                 chunk = os.read(self._from_child_r, 1 << 20)
                 if not chunk:
-                    code = self.process.wait()
-                    raise _WorkerGoneError(False, f"Runtime exited with error: exit status {code}")
+                    raise _WorkerGoneError(False, _exit_reason(self.process.wait()))
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         reply: dict[str, Any] = json.loads(line)
@@ -158,6 +201,15 @@ class Worker:
     def log(self, line: str) -> None:
         self._log.write(line.encode() + b"\n")
         self._log.flush()
+
+    def platform(self, kind: str, text: str, record: dict[str, Any]) -> None:
+        """A platform (system) log line: Lambda's text form, or its JSON form with LogFormat JSON."""
+        if not self.json_logs:
+            self.log(text)
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        self.log(json.dumps({"time": stamp, "type": f"platform.{kind}", "record": record}))
 
     def stop(self, grace_s: float = 0.0) -> None:
         """End the process: politely (close its input) when given grace, else at once. Idempotent."""
@@ -180,13 +232,45 @@ class Worker:
             os.close(self._from_child_r)
 
 
+def _exit_reason(code: int) -> str:
+    """How Lambda words a runtime process that ended during an invocation."""
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    if code < 0:
+        number = -code
+        known = number in signal.valid_signals()
+        name = _SIGNALS.get(number) or (signal.Signals(number).name if known else str(number))
+        return f"Runtime exited with error: signal: {name}"
+    return f"Runtime exited with error: exit status {code}"
+
+
 class FunctionPool:
     """The warm workers of one function, at most its concurrency limit at once."""
 
-    def __init__(self, config: FunctionConfig, endpoint_url: str, region: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        endpoint_url: str,
+        region: str,
+        log_dir: Path,
+        runtime_dir: Callable[[tuple[int, int]], tuple[Path, list[str]]] | None = None,
+    ) -> None:
         self.config = config
         self.stats = FunctionStats()
         self.log_path = log_dir / f"{config.name}.log"
+        self.interpreter: interpreters.Interpreter | None = None
+        self._runtime_dir: Path | None = None
+        if config.runtime is not None:
+            self.interpreter = interpreters.resolve(config.runtime, config.code_dir)
+            notes = [self.interpreter.note] if self.interpreter.note else []
+            if runtime_dir is not None:
+                self._runtime_dir, missing = runtime_dir(self.interpreter.version)
+                if missing and not self.interpreter.host:
+                    notes.append(f"not importable on {self.interpreter.label}: {', '.join(missing)}")
+            self.stats.interpreter = self.interpreter.label
+            self.stats.interpreter_note = "; ".join(notes)
+            if self.stats.interpreter_note:
+                log.warning("Function %s %s", config.name, self.stats.interpreter_note)
         self._idle: collections.deque[Worker] = collections.deque()
         self._all: set[Worker] = set()  # idle and busy: what close() must stop
         self._lock = threading.Lock()
@@ -207,10 +291,9 @@ class FunctionPool:
                 "AWS_LAMBDA_FUNCTION_NAME": self.config.name,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory_mb),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.config.name}",
-                "AWS_LAMBDA_LOG_STREAM_NAME": str(self.log_path),
+                "AWS_LAMBDA_LOG_GROUP_NAME": self.config.log_group,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_EXECUTION_ENV": "AWS_Lambda_python_local",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.config.runtime or 'python_local'}",
                 "LAMBDA_TASK_ROOT": str(self.config.code_dir),
                 "_HANDLER": self.config.handler,
                 "TZ": ":UTC",
@@ -219,8 +302,25 @@ class FunctionPool:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
+        if self._runtime_dir is not None:
+            env["LAMBDA_RUNTIME_DIR"] = str(self._runtime_dir)
+        env.update(self._logging_environment())
         env.update({k: str(v) for k, v in self.config.environment.items()})  # Lambda has only strings
         return env
+
+    def _logging_environment(self) -> dict[str, str]:
+        """What Lambda sets for the advanced logging controls (a level only with LogFormat JSON)."""
+        if self.config.log_format != "JSON":
+            return {"AWS_LAMBDA_LOG_FORMAT": "Text"}
+        level = self.config.logging_config.get("ApplicationLogLevel", "INFO")
+        return {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": level}
+
+    def _system_logs(self) -> bool:
+        """Whether INFO-level platform lines (START, END, REPORT) pass the function's SystemLogLevel."""
+        if self.config.log_format != "JSON":
+            return True
+        level = self.config.logging_config.get("SystemLogLevel", "INFO")
+        return LOG_LEVELS.index(level if level in LOG_LEVELS else "INFO") <= LOG_LEVELS.index("INFO")
 
     def _take_worker(self) -> Worker | None:
         """A warm worker, skipping any that died while idle (an OOM kill, say): those mean a cold start."""
@@ -271,11 +371,26 @@ class FunctionPool:
                     except _WorkerGoneError as gone:
                         error = self._failure(request_id, gone, "init")
                     if error is not None:
-                        worker.log(f"INIT_REPORT RequestId: {request_id} Status: error {error['errorType']}")
+                        worker.platform(
+                            "initReport",
+                            f"INIT_REPORT Init Duration: {(time.perf_counter() - started) * 1000:.2f} ms\t"
+                            f"Phase: init\tStatus: error\tError Type: {error['errorType']}",
+                            {
+                                "initializationType": "on-demand",
+                                "phase": "init",
+                                "status": "error",
+                                "errorType": error["errorType"],
+                            },
+                        )
                         return self._record(
                             InvokeResult(request_id, json.dumps(error), error, 0.0, True), started
                         )
-                worker.log(f"START RequestId: {request_id} Version: $LATEST")
+                if self._system_logs():
+                    worker.platform(
+                        "start",
+                        f"START RequestId: {request_id} Version: $LATEST",
+                        {"requestId": request_id, "version": "$LATEST"},
+                    )
                 try:
                     reply = worker.invoke(request, request_id, trace_id)
                 except _WorkerGoneError as gone:
@@ -289,6 +404,13 @@ class FunctionPool:
                     if reply["type"] == "error":
                         error = reply["error"]
                         payload = json.dumps(error)
+                    elif len(reply["payload"].encode("utf-8", "surrogateescape")) > MAX_RESPONSE_BYTES:
+                        error = {
+                            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                            f"({MAX_RESPONSE_BYTES} bytes).",
+                            "errorType": "Function.ResponseSizeTooLarge",
+                        }
+                        payload = json.dumps(error)
                     else:
                         payload = reply["payload"]
                 result = self._record(InvokeResult(request_id, payload, error, 0.0, cold), started, worker)
@@ -301,7 +423,7 @@ class FunctionPool:
             return result
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.config, self._env, self.log_path)
+        worker = Worker(self.config, self._env, self.log_path, self.interpreter)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -319,14 +441,32 @@ class FunctionPool:
             self.stats.errors += int(result.errored)
             self.stats.timeouts += int(result.error_type == "Sandbox.Timedout")
             self.stats.total_ms += result.duration_ms
-        if worker is not None and worker.process.poll() is None:
-            worker.log(f"END RequestId: {result.request_id}")
-            init = f" Init Duration: {worker.init_ms:.2f} ms" if result.cold_start else ""
-            worker.log(
-                f"REPORT RequestId: {result.request_id} Duration: {result.duration_ms:.2f} ms "
-                f"Memory Size: {self.config.memory_mb} MB{init}"
-            )
+        if worker is not None and worker.process.poll() is None and self._system_logs():
+            self._report(worker, result)
         return result
+
+    def _report(self, worker: Worker, result: InvokeResult) -> None:
+        if not worker.json_logs:
+            worker.log(f"END RequestId: {result.request_id}")
+        init = f"\tInit Duration: {worker.init_ms:.2f} ms" if result.cold_start else ""
+        metrics: dict[str, Any] = {
+            "durationMs": round(result.duration_ms, 2),
+            "billedDurationMs": int(result.duration_ms) + 1,
+            "memorySizeMB": self.config.memory_mb,
+        }
+        if result.cold_start:
+            metrics["initDurationMs"] = round(worker.init_ms, 2)
+        status = "success" if result.error is None else "error"
+        record: dict[str, Any] = {"requestId": result.request_id, "metrics": metrics, "status": status}
+        if result.error is not None:
+            record["errorType"] = result.error_type
+        worker.platform(
+            "report",
+            f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+            f"Billed Duration: {metrics['billedDurationMs']} ms\t"
+            f"Memory Size: {self.config.memory_mb} MB{init}",
+            record,
+        )
 
     def _release(self, worker: Worker) -> None:
         with self._lock:
@@ -360,18 +500,28 @@ class LambdaRuntime:
         self.region = region
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime_root = log_dir.parent / "lambda-runtime"
+        self._runtime_dirs: dict[tuple[int, int], tuple[Path, list[str]]] = {}
         self._pools: dict[str, FunctionPool] = {}
         self._lock = threading.Lock()
         self.listeners: list[InvokeListener] = []
 
     def register(self, config: FunctionConfig) -> None:
         """Make a function invokable; replaces (and stops) an earlier one of the same name."""
-        pool = FunctionPool(config, self.endpoint_url, self.region, self.log_dir)
+        pool = FunctionPool(config, self.endpoint_url, self.region, self.log_dir, self._runtime_dir)
         with self._lock:
             old = self._pools.get(config.name)
             self._pools[config.name] = pool
         if old is not None:
             old.close()
+
+    def _runtime_dir(self, version: tuple[int, int]) -> tuple[Path, list[str]]:
+        """What Lambda's runtime provides for this Python (a directory, built once), and what is missing."""
+        with self._lock:
+            if version not in self._runtime_dirs:
+                target = self.runtime_root / f"python{version[0]}.{version[1]}"
+                self._runtime_dirs[version] = (target, interpreters.runtime_packages(target, version))
+            return self._runtime_dirs[version]
 
     def unregister(self, name: str) -> None:
         with self._lock:

@@ -335,6 +335,8 @@ class EmbeddedAws:
             memory_mb=int(conf.get("MemorySize", 128)),
             environment=dict(conf.get("Environment", {}).get("Variables", {})),
             reserved_concurrency=concurrency,
+            runtime=conf.get("Runtime"),
+            logging_config=dict(conf.get("LoggingConfig", {})),
         )
 
     def _extract_code(self, name: str) -> Path:
