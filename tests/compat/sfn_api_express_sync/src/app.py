@@ -1,0 +1,12 @@
+"""Greets a caller by name; a missing name is the caller's mistake."""
+
+
+class MissingName(Exception):
+    """The input has no name to greet."""
+
+
+def handler(event, context):
+    name = event.get("name")
+    if not name:
+        raise MissingName("The input has no 'name' to greet")
+    return {"greeting": f"Hello, {name}!"}
