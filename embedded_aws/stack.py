@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, events, limits, patches
+from embedded_aws import cfn_models, events, limits, patches, stepfunctions
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -140,6 +140,7 @@ class EmbeddedAws:
                 ) from exc
         self.outbox.clear()
         cfn_models.install()
+        stepfunctions.install()
         patches.install(self)
         limits.install()  # SNS/SQS message sizes as AWS counts them
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
