@@ -18,7 +18,7 @@ AWS documents:
 - `GetExecutionHistory` honours `reverseOrder`, `includeExecutionData` and paging; `ListExecutions` validates
   `statusFilter`; `ValidateStateMachineDefinition`, `ListStateMachineVersions`,
   `PublishStateMachineVersion` and `DeleteStateMachineVersion` work; the actions the embedded AWS cannot do
-  (`TestState`, `RedriveExecution`, `GetActivityTask`) answer `UnsupportedOperation` naming the action.
+  (`TestState`, `RedriveExecution`, `GetActivityTask`) answer 501 `NotImplemented` naming the action.
 """
 
 from __future__ import annotations
@@ -76,35 +76,36 @@ PAYLOAD_LIMIT_BYTES = 262_144
 EXECUTION_STATUSES = ("SUCCEEDED", "TIMED_OUT", "PENDING_REDRIVE", "ABORTED", "FAILED", "RUNNING")
 #: Actions of the Step Functions API the embedded AWS does not run, and why.
 UNSUPPORTED_ACTIONS = {
-    "TestState": "TestState is not supported by the embedded AWS: start an execution of a one-state machine.",
-    "RedriveExecution": "RedriveExecution is not supported by the embedded AWS: start a new execution.",
-    "GetActivityTask": "Activities are not supported by the embedded AWS: use a Lambda or SDK task.",
+    "TestState": "start an execution of a one-state machine instead.",
+    "RedriveExecution": "start a new execution instead.",
+    "GetActivityTask": "activities do not run locally; use a Lambda or SDK integration task.",
 }
 
 
-class UnsupportedOperation(AWSError):
-    """An action AWS has and the embedded AWS does not run: 501, never retried by the SDKs."""
+class NotImplementedAction(AWSError):  # type: ignore[misc]  # noqa: N818 - moto is untyped; AWS's error name
+    """An action AWS has and the embedded AWS does not run: 501 `NotImplemented` (the server's shape for every
+    such action), which the SDKs do not retry."""
 
-    TYPE = "UnsupportedOperation"
+    TYPE = "NotImplemented"
     STATUS = 501
 
 
-class StateMachineTypeNotSupported(AWSError):
+class StateMachineTypeNotSupported(AWSError):  # type: ignore[misc]  # noqa: N818 - moto is untyped; AWS's error name
     TYPE = "StateMachineTypeNotSupported"
     STATUS = 400
 
 
-class InvalidDefinition(AWSError):
+class InvalidDefinition(AWSError):  # type: ignore[misc]  # noqa: N818 - moto is untyped; AWS's error name
     TYPE = "InvalidDefinition"
     STATUS = 400
 
 
-class InvalidLoggingConfiguration(AWSError):
+class InvalidLoggingConfiguration(AWSError):  # type: ignore[misc]  # noqa: N818 - moto is untyped; AWS's error name
     TYPE = "InvalidLoggingConfiguration"
     STATUS = 400
 
 
-# --- definitions ---------------------------------------------------------------------------------------------
+# --- definitions --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding of definition validation, as `ValidateStateMachineDefinition` reports it."""
@@ -235,7 +236,7 @@ def validate_definition(definition: str, sm_type: str = "STANDARD") -> list[Diag
     return []
 
 
-class _PlainAnalyser(StaticAnalyser):
+class _PlainAnalyser(StaticAnalyser):  # type: ignore[misc]  # moto is untyped here
     """moto's base analyser (parses the whole definition), which is abstract only by declaration."""
 
 
@@ -255,7 +256,7 @@ def _custom_error_name_new(cls: type, error_name: str | None = None) -> ErrorNam
             return StatesErrorName(StatesErrorNameType.from_name(error_name))
         except ValueError:
             pass
-    return object.__new__(cls)  # type: ignore[no-any-return]
+    return object.__new__(cls)
 
 
 def _custom_error_name_init(self: CustomErrorName, error_name: str | None = None) -> None:
@@ -306,7 +307,7 @@ def _validate_definition_for_update(definition: str) -> None:
     _raise_if_invalid(definition)
 
 
-# --- CloudWatch Logs ------------------------------------------------------------------------------------------
+# --- CloudWatch Logs ----------------------------------------------------------------------------------------
 _logs_lock = threading.Lock()
 
 
@@ -517,7 +518,7 @@ def _start_sync_execution(
     return _new_execution(self, state_machine, name, execution_input, trace_header, sync=True)
 
 
-# --- the API (moto's responses) -------------------------------------------------------------------------------
+# --- the API (moto's responses) -----------------------------------------------------------------------------
 def _refuse_express(execution_arn: str) -> None:
     if ":express:" in (execution_arn or ""):
         raise InvalidArn("Invalid Arn: 'Resource type not valid in this context: express'")
@@ -537,7 +538,9 @@ def _wrap_refusing_express(
 def _start_sync_execution_action(self: StepFunctionResponse) -> ActionResult:
     backend = self.stepfunction_backend
     if not isinstance(backend, StepFunctionsParserBackend):
-        raise UnsupportedOperation("StartSyncExecution needs the executing Step Functions backend.")
+        raise NotImplementedAction(
+            "The embedded AWS does not implement states:StartSyncExecution without execution."
+        )
     execution = backend.start_sync_execution(
         self._get_param("stateMachineArn"),
         self._get_param("name"),
@@ -565,8 +568,8 @@ def _list_executions_action(
         status = self._get_param("statusFilter")
         if status is not None and status not in EXECUTION_STATUSES:
             raise ValidationException(
-                f"1 validation error detected: Value '{status}' at 'statusFilter' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(EXECUTION_STATUSES)}]"
+                f"1 validation error detected: Value '{status}' at 'statusFilter' failed to satisfy "
+                f"constraint: Member must satisfy enum value set: [{', '.join(EXECUTION_STATUSES)}]"
             )
         machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
         if machine.type == StateMachineType.EXPRESS:
@@ -645,12 +648,14 @@ def _delete_state_machine_version_action(self: StepFunctionResponse) -> EmptyRes
 
 def _unsupported(action: str) -> Callable[[StepFunctionResponse], Any]:
     def refuse(self: StepFunctionResponse) -> Any:
-        raise UnsupportedOperation(UNSUPPORTED_ACTIONS[action])
+        raise NotImplementedAction(
+            f"The embedded AWS does not implement states:{action}: {UNSUPPORTED_ACTIONS[action]}"
+        )
 
     return refuse
 
 
-# --- moto's own exceptions --------------------------------------------------------------------------------------
+# --- moto's own exceptions ----------------------------------------------------------------------------------
 def _give_moto_exceptions_their_codes() -> None:
     """moto's interpreter raises AWS-named exceptions that carry the name in `code`, which moto's error
     serialiser ignores (it answers an empty code), and some are raised without a message (a TypeError)."""
@@ -658,11 +663,11 @@ def _give_moto_exceptions_their_codes() -> None:
         if not (isinstance(exception, type) and issubclass(exception, AWSError)) or exception is AWSError:
             continue
         name = getattr(exception, "code", None)
-        if not isinstance(name, str) or exception.TYPE is not None:
+        if not isinstance(name, str) or getattr(exception, "TYPE", None) is not None:
             continue
-        exception.TYPE = name
-        exception.STATUS = int(getattr(exception, "status_code", 400))
-        exception.__init__ = _default_message_init(name)
+        setattr(exception, "TYPE", name)  # noqa: B010 - moto's classes are untyped
+        setattr(exception, "STATUS", int(getattr(exception, "status_code", 400)))  # noqa: B010
+        setattr(exception, "__init__", _default_message_init(name))  # noqa: B010
 
 
 def _default_message_init(name: str) -> Callable[..., None]:
@@ -687,23 +692,23 @@ def install() -> None:
     if _installed:
         return
     _give_moto_exceptions_their_codes()
-    CustomErrorName.__new__ = _custom_error_name_new  # type: ignore[method-assign,assignment]
-    CustomErrorName.__init__ = _custom_error_name_init  # type: ignore[method-assign]
+    CustomErrorName.__new__ = _custom_error_name_new
+    CustomErrorName.__init__ = _custom_error_name_init
     backend = StepFunctionsParserBackend
-    backend.create_state_machine = _create_state_machine  # type: ignore[method-assign]
-    backend._validate_definition = staticmethod(_validate_definition_for_update)  # type: ignore[method-assign,assignment]
-    backend.start_execution = _start_execution  # type: ignore[method-assign,assignment]
-    backend.start_sync_execution = _start_sync_execution  # type: ignore[attr-defined]
+    backend.create_state_machine = _create_state_machine
+    backend._validate_definition = staticmethod(_validate_definition_for_update)
+    backend.start_execution = _start_execution
+    backend.start_sync_execution = _start_sync_execution
     responses = StepFunctionResponse
     for name in ("describe_execution", "stop_execution", "describe_state_machine_for_execution"):
         setattr(responses, name, _wrap_refusing_express(getattr(responses, name)))
-    responses.list_executions = _list_executions_action(responses.list_executions)  # type: ignore[method-assign]
-    responses.get_execution_history = _get_execution_history_action  # type: ignore[method-assign]
-    responses.start_sync_execution = _start_sync_execution_action  # type: ignore[attr-defined]
-    responses.validate_state_machine_definition = _validate_state_machine_definition_action  # type: ignore[attr-defined]
-    responses.publish_state_machine_version = _publish_state_machine_version_action  # type: ignore[attr-defined]
-    responses.list_state_machine_versions = _list_state_machine_versions_action  # type: ignore[attr-defined]
-    responses.delete_state_machine_version = _delete_state_machine_version_action  # type: ignore[attr-defined]
+    responses.list_executions = _list_executions_action(responses.list_executions)
+    responses.get_execution_history = _get_execution_history_action
+    responses.start_sync_execution = _start_sync_execution_action
+    responses.validate_state_machine_definition = _validate_state_machine_definition_action
+    responses.publish_state_machine_version = _publish_state_machine_version_action
+    responses.list_state_machine_versions = _list_state_machine_versions_action
+    responses.delete_state_machine_version = _delete_state_machine_version_action
     for action in UNSUPPORTED_ACTIONS:
         setattr(responses, _snake(action), _unsupported(action))
     _installed = True
