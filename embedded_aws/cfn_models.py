@@ -339,6 +339,38 @@ class CloudFrontDistribution(_LocalModel, CloudFormationModel):  # type: ignore[
         return cls(_cloudfront_id())
 
 
+class LambdaEventInvokeConfig(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::Lambda::EventInvokeConfig`: MaximumRetryAttempts and MaximumEventAgeInSeconds of asynchronous
+    invocations, honoured by the embedded AWS's asynchronous queue (DestinationConfig: refused at deploy)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> LambdaEventInvokeConfig:
+        from moto.awslambda.utils import get_backend
+
+        props = cloudformation_json["Properties"]
+        config = {
+            key: int(props[key])
+            for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+            if key in props
+        }
+        get_backend(account_id, region_name).put_function_event_invoke_config(props["FunctionName"], config)
+        return cls(f"{props['FunctionName']}:{props.get('Qualifier', '$LATEST')}")
+
+
 def _api_filter(cfn_filter: dict[str, Any] | None) -> dict[str, Any] | None:
     """CloudFormation's `Filter.S3Key.Rules` → moto's internal `Filter.S3Key.FilterRule`."""
     if not cfn_filter:
@@ -487,6 +519,28 @@ def _delete_state_machine(
     get_backend(account_id, region_name).delete_state_machine(resource_name)
 
 
+_STATE_MACHINE_ATTRIBUTES = ("Arn", "Name", "StateMachineRevisionId")
+
+
+def _state_machine_has_attr(cls: type, attr: str) -> bool:
+    return attr in _STATE_MACHINE_ATTRIBUTES or bool(_original_state_machine_has_attr(attr))
+
+
+def _state_machine_attribute(self: Any, attribute_name: str) -> Any:
+    """`Fn::GetAtt` on a state machine, as CloudFormation documents: Arn, Name, StateMachineRevisionId."""
+    if attribute_name == "Arn":
+        return self.arn
+    if attribute_name == "Name":
+        return self.name
+    if attribute_name == "StateMachineRevisionId":
+        return getattr(self, "revision_id", None) or self.arn  # no revisions published: AWS gives the ARN
+    return _original_state_machine_attribute(self, attribute_name)
+
+
+_original_state_machine_has_attr = StateMachine.has_cfn_attr
+_original_state_machine_attribute = StateMachine.get_cfn_attribute
+
+
 def _camel(value: Any) -> Any:
     """CloudFormation's PascalCase keys → the Step Functions API's camelCase keys."""
     if isinstance(value, dict):
@@ -523,8 +577,10 @@ def install() -> None:
     _wrap_create(FakeBucket, _bucket_extra)
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
     StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
+    StateMachine.has_cfn_attr = classmethod(_state_machine_has_attr)
+    StateMachine.get_cfn_attribute = _state_machine_attribute
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
-    from embedded_aws import events  # noqa: F401, PLC0415 - registers AWS::Scheduler::Schedule (events.py)
+    from embedded_aws import events  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
@@ -534,7 +590,7 @@ def install() -> None:
 def supported_types() -> set[str]:
     """Every resource type the embedded AWS can create."""
     install()
-    from embedded_aws.events import REFUSED_TYPES  # noqa: PLC0415 - moto models EventBridge cannot honour
+    from embedded_aws.events import REFUSED_TYPES
 
     return {
         t for t in parsing.get_model_map() if t.startswith("AWS::") and t != "AWS::SERVICE::RESOURCE"

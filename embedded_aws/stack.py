@@ -7,6 +7,7 @@ Lambda does; email and SMS deliveries written to an outbox file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -15,29 +16,28 @@ import socket
 import threading
 import time
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, events, limits, patches, stepfunctions
+from embedded_aws import cfn_models, events, lifecycle, limits, patches, stepfunctions
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
+from embedded_aws.lambda_async import DEFAULT_MAX_AGE_S, DEFAULT_MAX_RETRIES, AsyncInvocations, AsyncSettings
 from embedded_aws.runtime import FunctionConfig, LambdaRuntime
 from embedded_aws.server import AwsServer, ErrorLog
-from embedded_aws.template import LOCAL_ACCOUNT_ID, DeployPlan, plan_deploy
+from embedded_aws.template import DeployPlan, plan_deploy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
-#: Retries of a failed asynchronous invocation, as Lambda makes (AWS waits minutes; here seconds).
-ASYNC_RETRY_DELAYS_S = (1.0, 2.0)
 
 
 def poll_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
@@ -118,8 +118,8 @@ class EmbeddedAws:
         self.outbox = Outbox(self.state_dir / "outbox.jsonl")
         self._server: Any = None
         self._mappings: EventSourceMappings | None = None
-        self._async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
-        self.async_errors: list[tuple[str, str]] = []
+        self._async = AsyncInvocations(self.runtime, self.async_settings, self.endpoint_url, region)
+        self._staged_code: dict[str, Path] = {}  # sha256 of a staged code zip → the code dir it stands for
         self.server_errors = ErrorLog()  # every 5xx answer; internal failures are bugs
         self.stacks: dict[str, DeployedStack] = {}
 
@@ -140,6 +140,7 @@ class EmbeddedAws:
                 ) from exc
         self.outbox.clear()
         cfn_models.install()
+        lifecycle.install(self)  # functions runnable when created; stacks complete only when ready
         stepfunctions.install()
         patches.install(self)
         limits.install()  # SNS/SQS message sizes as AWS counts them
@@ -173,9 +174,10 @@ class EmbeddedAws:
         events.uninstall()
         if self._mappings is not None:
             self._mappings.stop()
-        self._async.shutdown(wait=False, cancel_futures=True)
+        self._async.stop()
         self.runtime.shutdown()  # stops busy workers too, so in-flight async invocations end now
-        self._async.shutdown(wait=True)
+        self._async.join()
+        lifecycle.uninstall()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -197,25 +199,57 @@ class EmbeddedAws:
         return result.payload, result.error
 
     def invoke_async(self, function_arn: str, event: Any, source: str) -> None:
-        self._async.submit(self._run_async, function_arn, event, source).add_done_callback(self._async_done)
+        self._async.submit(function_arn, event, source)
 
-    def _async_done(self, future: Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            log.error("Asynchronous invocation failed inside the embedded AWS", exc_info=future.exception())
+    @property
+    def async_errors(self) -> list[tuple[str, str]]:
+        """(function ARN, error) of every asynchronous invocation given up on after its retries."""
+        return self._async.errors
 
-    def _run_async(self, function_arn: str, event: Any, source: str) -> None:
-        for attempt, delay in enumerate((0.0, *ASYNC_RETRY_DELAYS_S)):
-            time.sleep(delay)
-            try:
-                result = self.runtime.invoke(function_arn, event, source=source)
-            except EmbeddedAwsError as exc:
-                self.async_errors.append((function_arn, str(exc)))
-                log.error("Asynchronous invocation from %s failed: %s", source, exc)
-                return
-            if not result.errored:
-                return
-            log.warning("Asynchronous invocation of %s failed (attempt %d)", function_arn, attempt + 1)
-        self.async_errors.append((function_arn, result.payload))
+    def async_idle(self) -> bool:
+        """Whether every accepted asynchronous invocation has finished."""
+        return self._async.idle()
+
+    def async_settings(self, function_arn: str) -> AsyncSettings:
+        """The function's asynchronous invocation settings as moto stores them (EventInvokeConfig, DLQ)."""
+        from moto.awslambda.utils import get_backend
+
+        _, _, _, region, account, *_ = function_arn.split(":")
+        name = function_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        try:
+            function = get_backend(account, region).get_function(name)
+        except Exception:  # noqa: BLE001 - moto raises several not-found types; all mean "no such function"
+            return AsyncSettings(exists=False)
+        configs = function.event_invoke_config
+        config = configs[-1].config if configs else {}
+        return AsyncSettings(
+            exists=True,
+            max_retries=int(config.get("MaximumRetryAttempts", DEFAULT_MAX_RETRIES)),
+            max_age_s=float(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)),
+            dead_letter_arn=(getattr(function, "dead_letter_config", None) or {}).get("TargetArn"),
+        )
+
+    # --- the Lifecycle the moto hooks call -------------------------------------------------------------
+    def function_created(self, function: Any) -> None:
+        """Make a function moto just created (or changed) runnable in the local runtime."""
+        name = function.function_name
+        code_dir = self._code_dir(function)
+        if code_dir is None:
+            self.runtime.unregister(name)
+            return
+        config = self._function_config(function.get_configuration(), code_dir, function.reserved_concurrency)
+        if self.runtime.has(name) and self.runtime.pool(name).config == config:
+            return  # unchanged: keep the warm workers
+        self.runtime.register(config)
+
+    def function_deleted(self, name: str) -> None:
+        self.runtime.unregister(name)
+
+    def stack_ready(self, stack: Any) -> None:
+        """The checks a stack passes before it may read CREATE_COMPLETE; raises to fail (and roll back) it."""
+        self._check_queue_visibility(stack)
+        if self._mappings is not None:
+            self._mappings.sync()  # pollers of the stack's mappings are running before anyone sees it ready
 
     def deliver(self, entry: dict[str, Any]) -> None:
         self.outbox.append(entry)
@@ -224,7 +258,11 @@ class EmbeddedAws:
     def deploy(
         self, template: Path, stack_name: str, parameters: dict[str, str] | None = None
     ) -> DeployedStack:
-        """Deploy a SAM or CloudFormation template as a stack; the local runtime takes its functions' code."""
+        """Deploy a SAM or CloudFormation template as a stack; returns once it is CREATE_COMPLETE (ready).
+
+        Everything the embedded AWS cannot honour is refused before anything is created; a stack that fails
+        to create is rolled back (ROLLBACK_COMPLETE) and raises DeployError with CloudFormation's reason.
+        """
         started = time.perf_counter()
         parameters = dict(parameters or {})
         plan = plan_deploy(
@@ -236,6 +274,7 @@ class EmbeddedAws:
         )
         self._stage_code(plan)
         cfn = self.client("cloudformation")
+        self._remove_rolled_back(stack_name)
         declared = plan.template.get("Parameters", {})
         try:
             cfn.create_stack(
@@ -253,57 +292,62 @@ class EmbeddedAws:
         stack = self.describe(stack_name, plan)
         if stack.status != "CREATE_COMPLETE":
             raise DeployError(f"Stack {stack_name} ended {stack.status}, not CREATE_COMPLETE.")
-        try:
-            self._check_queue_visibility(stack)
-        except DeployError:
-            cfn.delete_stack(StackName=stack_name)  # as CloudFormation rolls back a failed create
-            raise
-        for config in stack.functions.values():
-            self.runtime.register(config)
-        if self._mappings is not None:
-            self._mappings.sync()
         stack.seconds = time.perf_counter() - started
         self.stacks[stack_name] = stack
         return stack
 
-    def _check_queue_visibility(self, stack: DeployedStack) -> None:
+    def _remove_rolled_back(self, stack_name: str) -> None:
+        """A stack left ROLLBACK_COMPLETE by a failed create is deleted first, as `sam deploy` does."""
+        cfn = self.client("cloudformation")
+        try:
+            status = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+        except ClientError:
+            return  # no such stack
+        if status == "ROLLBACK_COMPLETE":
+            cfn.delete_stack(StackName=stack_name)
+
+    def _check_queue_visibility(self, stack: Any) -> None:
         """Refuse, as Lambda's CreateEventSourceMapping does, a queue that hides messages for less time than
         its function may run."""
-        by_arn = {config.arn: config for config in stack.functions.values()}
-        sqs = self.client("sqs")
-        for page in self.client("lambda").get_paginator("list_event_source_mappings").paginate():
-            for mapping in page["EventSourceMappings"]:
-                config = by_arn.get(mapping["FunctionArn"])
-                if config is None or ":sqs:" not in mapping["EventSourceArn"]:
-                    continue
-                name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
-                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
-                visibility = int(attributes["Attributes"]["VisibilityTimeout"])
-                if visibility < config.timeout_s:
-                    raise DeployError(
-                        f"Queue visibility timeout: {visibility} seconds is less than Function timeout: "
-                        f"{config.timeout_s:.0f} seconds ({name} → {config.name}). Raise the queue's "
-                        "VisibilityTimeout (AWS recommends six times the function timeout)."
-                    )
+        from moto.awslambda.models import EventSourceMapping
+        from moto.awslambda.utils import get_backend
+        from moto.sqs.models import sqs_backends
+
+        for resource in list(stack.resource_map._parsed_resources.values()):
+            if not isinstance(resource, EventSourceMapping) or ":sqs:" not in resource.event_source_arn:
+                continue
+            _, _, _, region, account, queue_name = resource.event_source_arn.split(":")
+            function = get_backend(account, region).get_function(resource.function_arn)
+            visibility = int(sqs_backends[account][region].get_queue(queue_name).visibility_timeout)
+            timeout = int(function.timeout)
+            if visibility < timeout:
+                raise DeployError(
+                    f"Queue visibility timeout: {visibility} seconds is less than Function timeout: "
+                    f"{timeout} seconds ({queue_name} → {function.function_name}). Raise the queue's "
+                    "VisibilityTimeout (AWS recommends six times the function timeout)."
+                )
 
     def _stage_code(self, plan: DeployPlan) -> None:
-        """Put a placeholder zip where the translated template says each function's code is."""
+        """Put a marker zip where the translated template says each function's code is; remember which code
+        dir each zip stands for, so the function runs from that dir the moment moto creates it."""
         s3 = self.client("s3")
         try:
             s3.head_bucket(Bucket=plan.artifact_bucket)
         except ClientError:
             s3.create_bucket(Bucket=plan.artifact_bucket)
-        for logical_id, code in plan.functions.items():
+        for code in plan.functions.values():
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr(
-                    "LOCAL_CODE.txt", f"The embedded AWS runs this function from {code.code_dir}\n"
+                    "LOCAL_CODE.txt",
+                    f"The embedded AWS runs this function from {code.code_dir} (deploy {code.key})\n",
                 )
-            s3.put_object(Bucket=plan.artifact_bucket, Key=f"{logical_id}.zip", Body=buffer.getvalue())
+            data = buffer.getvalue()
+            self._staged_code[hashlib.sha256(data).hexdigest()] = code.code_dir
+            s3.put_object(Bucket=plan.artifact_bucket, Key=code.key, Body=data)
 
     def describe(self, stack_name: str, plan: DeployPlan | None = None) -> DeployedStack:
-        """Read a stack back through the CloudFormation API."""
+        """Read a stack back through the CloudFormation API (with its functions' local configurations)."""
         cfn = self.client("cloudformation")
         description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
@@ -315,38 +359,50 @@ class EmbeddedAws:
                     item.get("PhysicalResourceId", ""),
                 )
         stack = DeployedStack(stack_name, description["StackStatus"], outputs, resources)
-        if plan is not None:
-            for logical_id, (kind, physical) in resources.items():
-                if kind == "AWS::Lambda::Function":
-                    stack.functions[logical_id] = self._function_config(physical, plan, logical_id)
+        for logical_id, (kind, physical) in resources.items():
+            if kind == "AWS::Lambda::Function" and self.runtime.has(physical):
+                stack.functions[logical_id] = self.runtime.pool(physical).config
         return stack
 
-    def _function_config(self, name: str, plan: DeployPlan, logical_id: str) -> FunctionConfig:
-        lam = self.client("lambda")
-        conf = lam.get_function_configuration(FunctionName=name)
-        code = plan.functions.get(logical_id)
-        code_dir = code.code_dir if code is not None else self._extract_code(name)
-        concurrency = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    @staticmethod
+    def _function_config(conf: dict[str, Any], code_dir: Path, concurrency: Any) -> FunctionConfig:
         return FunctionConfig(
-            name=name,
+            name=conf["FunctionName"],
             arn=conf["FunctionArn"],
             handler=conf["Handler"],
             code_dir=code_dir,
             timeout_s=float(conf.get("Timeout", 3)),
             memory_mb=int(conf.get("MemorySize", 128)),
-            environment=dict(conf.get("Environment", {}).get("Variables", {})),
-            reserved_concurrency=concurrency,
+            environment={
+                # CloudFormation passes YAML booleans on as "true"/"false"; Lambda holds only strings.
+                k: (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in (conf.get("Environment") or {}).get("Variables", {}).items()
+            },
+            reserved_concurrency=None if concurrency is None else int(concurrency),
             runtime=conf.get("Runtime"),
             logging_config=dict(conf.get("LoggingConfig", {})),
         )
 
-    def _extract_code(self, name: str) -> Path:
-        """A function deployed with inline or S3 code: unpack the zip moto stores."""
-        from moto.awslambda.utils import get_backend
-
-        function = get_backend(LOCAL_ACCOUNT_ID, self.region).get_function(name)
-        target = self.state_dir / "code" / name
-        target.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
-            archive.extractall(target)
+    def _code_dir(self, function: Any) -> Path | None:
+        """Where a function's code is: the dir a deploy staged, else its zip (inline `ZipFile`, S3, or an
+        `aws lambda create-function --zip-file`) unpacked. None for code the local runtime cannot run."""
+        runtime = function.run_time or ""
+        code = getattr(function, "code_bytes", None)
+        if not runtime.startswith("python") or not code:
+            log.info(
+                "Function %s (%s) has no Python zip code: it cannot run locally",
+                function.function_name,
+                runtime,
+            )
+            return None
+        digest = hashlib.sha256(code).hexdigest()
+        staged = self._staged_code.get(digest)
+        if staged is not None:
+            return staged
+        target = self.state_dir / "code" / f"{function.function_name}-{digest[:12]}"
+        if not target.exists():
+            unpacking = target.with_name(target.name + f".{uuid.uuid4().hex[:6]}.tmp")
+            with zipfile.ZipFile(io.BytesIO(code)) as archive:
+                archive.extractall(unpacking)
+            unpacking.rename(target)
         return target

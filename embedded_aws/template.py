@@ -8,9 +8,12 @@ AWS can honour, or the deploy stops before anything is created.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import os
+import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,15 +46,25 @@ LOCAL_ACCOUNT_ID = "123456789012"
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that understands CloudFormation's short-form intrinsics (`!Ref`, `!GetAtt`, ...)."""
+    """YAML as CloudFormation reads it: YAML 1.1 scalars (so `yes`/`no`/`on`/`off` are booleans, numbers are
+    numbers), but no timestamp type (an unquoted `2010-09-09` stays the text it is), short-form intrinsics
+    (`!Ref`, `!GetAtt a.b.c`, ...), and the last of duplicate keys wins (as SAM CLI's parser keeps it)."""
+
+
+# CloudFormation has no YAML timestamp type: dates stay strings (as cfn-lint and SAM CLI read them).
+_CfnLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    name = "Ref" if tag_suffix == "Ref" else "Condition" if tag_suffix == "Condition" else f"Fn::{tag_suffix}"
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
         if tag_suffix == "GetAtt" and isinstance(value, str):
+            # CloudFormation splits at the first dot only: `!GetAtt Stack.Outputs.X` → [Stack, Outputs.X]
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
@@ -63,10 +76,23 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
 _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
+def _plain(value: Any) -> Any:
+    """Values as CloudFormation holds them once parsed: JSON types only (a YAML date would not serialise)."""
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
 def load_template(path: Path) -> dict[str, Any]:
     """Read a CloudFormation or SAM template (YAML or JSON)."""
     try:
-        document = yaml.load(path.read_text(), Loader=_CfnLoader)
+        document = _plain(yaml.load(path.read_text(), Loader=_CfnLoader))
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"Cannot read template {path}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
@@ -80,6 +106,7 @@ class FunctionCode:
 
     logical_id: str
     code_dir: Path
+    key: str = ""  # where the deploy stages its code zip in the artifact bucket
 
 
 @dataclass
@@ -89,6 +116,8 @@ class DeployPlan:
     template: dict[str, Any]
     functions: dict[str, FunctionCode] = field(default_factory=dict)
     artifact_bucket: str = "embedded-aws-artifacts"
+    #: Unique per deploy, so two stacks' functions of the same logical id never share a code zip.
+    plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def body(self) -> str:
@@ -119,20 +148,22 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                     "zip functions only, because it runs no Docker."
                 )
             code_uri = props.get("CodeUri", global_fn.get("CodeUri"))
+            key = f"{plan.plan_id}/{logical_id}.zip"
             if "InlineCode" in props:
-                code_dir = inline_dir / logical_id
+                code_dir = inline_dir / plan.plan_id / logical_id
                 code_dir.mkdir(parents=True, exist_ok=True)
-                (code_dir / "index.py").write_text(props["InlineCode"])
+                (code_dir / "index.py").write_text(props.pop("InlineCode"))
+                props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
             elif _is_local_path(code_uri):
                 code_dir = _resolve_dir(base, code_uri, f"Function {logical_id}'s CodeUri")
-                props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": f"{logical_id}.zip"}
+                props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
             else:
                 raise TemplateError(
                     f"Function {logical_id} has CodeUri {code_uri!r}; the embedded AWS runs code from a "
                     "local "
                     "directory (a path relative to the template)."
                 )
-            plan.functions[logical_id] = FunctionCode(logical_id, code_dir)
+            plan.functions[logical_id] = FunctionCode(logical_id, code_dir, key)
         elif kind == "AWS::Serverless::StateMachine":
             uri = props.pop("DefinitionUri", None)
             if uri is not None:
@@ -141,7 +172,7 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                         f"State machine {logical_id} has DefinitionUri {uri!r}; use a local file path."
                     )
                 path = _resolve_dir(base, uri, f"State machine {logical_id}'s DefinitionUri")
-                props["Definition"] = yaml.load(path.read_text(), Loader=_CfnLoader)
+                props["Definition"] = _plain(yaml.load(path.read_text(), Loader=_CfnLoader))
         elif kind == "AWS::Serverless::LayerVersion":
             raise UnsupportedResourceError(
                 f"{logical_id} is an AWS::Serverless::LayerVersion: layers are not supported by the embedded "
@@ -235,18 +266,128 @@ def check_supported(
             "Condition that is false locally, or add support in embedded_aws/cfn_models.py."
         )
     for logical_id, resource in template["Resources"].items():
-        props = resource.get("Properties", {})
-        if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
-            unhonoured = sorted(set(props) & UNSUPPORTED_MAPPING_PROPERTIES)
-            if unhonoured:
-                raise UnsupportedResourceError(
-                    f"Event source mapping {logical_id} sets {', '.join(unhonoured)}, which the embedded AWS "
-                    "does not honour yet; remove it or filter in the function."
-                )
+        if "Condition" in resource and not conditions.get(resource["Condition"], True):
+            continue
+        problem = _unhonoured(logical_id, resource.get("Type", ""), resource.get("Properties") or {})
+        if problem:
+            raise UnsupportedResourceError(problem)
 
 
 #: Event source mapping properties that change delivery and that the local pollers do not implement.
 UNSUPPORTED_MAPPING_PROPERTIES = {"DestinationConfig", "BisectBatchOnFunctionError"}
+
+#: Lambda function properties that would change what the code can do or how it is delivered, and that the
+#: local runtime cannot honour. Others (Architectures, EphemeralStorage, VpcConfig, TracingConfig, SnapStart,
+#: LoggingConfig, KmsKeyArn, RuntimeManagementConfig) change nothing a handler can observe locally.
+_UNSUPPORTED_FUNCTION_PROPERTIES = {
+    "Layers": "layers are not supported by the embedded AWS; put the layer's code in the function's CodeUri",
+    "CodeSigningConfigArn": "code signing cannot be verified locally; remove it for local runs",
+    "FileSystemConfigs": "EFS file systems cannot be mounted locally",
+    "ImageConfig": "container image functions need Docker, which the embedded AWS does not run",
+}
+
+
+def _unhonoured(logical_id: str, kind: str, props: dict[str, Any]) -> str | None:
+    """Why the embedded AWS cannot honour this resource's properties (a sentence naming both), or None."""
+    if kind == "AWS::Lambda::EventSourceMapping":
+        unhonoured = sorted(set(props) & UNSUPPORTED_MAPPING_PROPERTIES)
+        if unhonoured:
+            return (
+                f"Event source mapping {logical_id} sets {', '.join(unhonoured)}, which the embedded AWS "
+                "does not honour yet; remove it or filter in the function."
+            )
+    problem = _unhonoured_property(kind, props)
+    return f"{logical_id} ({kind}) {problem}" if problem else None
+
+
+def _unhonoured_property(kind: str, props: dict[str, Any]) -> str | None:
+    if kind == "AWS::Lambda::Function":
+        for name, why in _UNSUPPORTED_FUNCTION_PROPERTIES.items():
+            if props.get(name):
+                return f"property {name}: {why}."
+        code = props.get("Code") or {}
+        if props.get("PackageType") == "Image" or (isinstance(code, dict) and "ImageUri" in code):
+            return (
+                "property Code.ImageUri (PackageType: Image): container image functions need Docker, which "
+                "the embedded AWS does not run; deploy a zip function (CodeUri)."
+            )
+        runtime = props.get("Runtime")
+        if isinstance(runtime, str) and not runtime.startswith("python3"):
+            return (
+                f"property Runtime: {runtime} functions cannot run locally; the embedded AWS runs Python "
+                "functions (python3.x) only."
+            )
+    if kind == "AWS::Lambda::EventInvokeConfig" and props.get("DestinationConfig"):
+        return (
+            "property DestinationConfig: asynchronous invocation destinations are not supported by the "
+            "embedded AWS yet; use the function's DeadLetterConfig."
+        )
+    return None
+
+
+#: Transforms CloudFormation runs that the embedded AWS does not (macros expand templates in ways we cannot).
+_REFUSED_TRANSFORMS = {
+    "AWS::LanguageExtensions": "Fn::ForEach, Fn::Length, Fn::ToJsonString and intrinsic DeletionPolicy",
+    "AWS::Include": "template snippets fetched from S3",
+    "AWS::CodeDeployBlueGreen": "ECS blue/green deployments",
+    "AWS::SecretsManager-2020-07-23": "secret rotation functions",
+    "AWS::ServiceCatalog": "Service Catalog provisioning",
+}
+
+
+def _transforms(template: dict[str, Any]) -> list[str]:
+    """The template's `Transform` section as a list (CloudFormation takes one name or a list)."""
+    transforms = template.get("Transform", [])
+    transforms = [transforms] if isinstance(transforms, str) else transforms
+    if not isinstance(transforms, list) or not all(isinstance(t, str) for t in transforms):
+        raise TemplateError(f"Transform must be a name or a list of names, not {transforms!r}.")
+    for name in transforms:
+        if name == _SAM_TRANSFORM:
+            continue
+        what = _REFUSED_TRANSFORMS.get(name, "a macro")
+        raise UnsupportedResourceError(
+            f"Transform {name} ({what}) is not supported by the embedded AWS; only {_SAM_TRANSFORM} is. "
+            "Expand it by hand, or deploy the template CloudFormation returns for it "
+            "(`aws cloudformation get-template --template-stage Processed`)."
+        )
+    return transforms
+
+
+def check_parameters(template: dict[str, Any], parameters: dict[str, str]) -> None:
+    """Refuse missing or invalid parameter values with CloudFormation's own ValidationError wording."""
+    declared: dict[str, Any] = template.get("Parameters") or {}
+    missing = [name for name, spec in declared.items() if name not in parameters and "Default" not in spec]
+    if missing:
+        raise TemplateError(
+            f"Parameters: [{', '.join(missing)}] must have values (pass them as parameters, e.g. "
+            f"--param {missing[0]}=VALUE).",
+            reason="missing_parameters",
+        )
+    for name, spec in declared.items():
+        value = str(parameters[name]) if name in parameters else spec.get("Default")
+        if value is None or spec.get("Type", "String") != "String":
+            continue
+        value = str(value)
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and value not in [str(a) for a in allowed]:
+            raise TemplateError(
+                f"Parameter '{name}' must be one of AllowedValues", reason="invalid_parameter"
+            )
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(str(pattern), value) is None:
+            raise TemplateError(
+                f"Parameter '{name}' must match pattern {pattern}", reason="invalid_parameter"
+            )
+        if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+            raise TemplateError(
+                f"Parameter '{name}' must contain at least {spec['MinLength']} characters",
+                reason="invalid_parameter",
+            )
+        if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+            raise TemplateError(
+                f"Parameter '{name}' must contain at most {spec['MaxLength']} characters",
+                reason="invalid_parameter",
+            )
 
 
 def plan_deploy(
@@ -257,22 +398,24 @@ def plan_deploy(
     supported: set[str],
     work_dir: Path,
 ) -> DeployPlan:
-    """Read, prepare, translate and check a template; the result is ready for `create_stack`."""
+    """Read, prepare, translate and check a template; the result is ready for `create_stack`.
+
+    Everything that would make CloudFormation refuse the stack, or that the embedded AWS cannot honour, is
+    refused here, before anything is created.
+    """
+    parameters = dict(parameters or {})
     source = load_template(path)
     template = copy.deepcopy(source)
     plan = DeployPlan(template={})
-    transforms = template.get("Transform", [])
-    transforms = [transforms] if isinstance(transforms, str) else transforms
+    transforms = _transforms(template)
+    check_parameters(template, parameters)
     if _SAM_TRANSFORM in transforms:
+        template["Transform"] = _SAM_TRANSFORM
         _prepare_sam(template, path.parent.resolve(), plan, work_dir / "inline")
-        template = _translate(template, parameters or {}, region)
-    elif transforms:
-        raise UnsupportedResourceError(
-            f"Template transforms {transforms} are not supported; only {_SAM_TRANSFORM}."
-        )
+        template = _translate(template, parameters, region)
     template.pop("Transform", None)
     pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::Partition": "aws"}
-    conditions = condition_values(template, parameters or {}, pseudo)
+    conditions = condition_values(template, parameters, pseudo)
     check_eventbridge(template, conditions)  # names the EventBridge feature refused (events.py)
     check_supported(template, supported, conditions)
     plan.template = template

@@ -1,0 +1,141 @@
+"""Ready means ready (DESIGN.md D14): functions run the moment moto creates them, stacks complete last.
+
+- A Lambda function becomes runnable in the local runtime inside moto's `CreateFunction` (through the API or
+  CloudFormation), and follows `UpdateFunctionCode`/`UpdateFunctionConfiguration`/`DeleteFunction`. So a
+  subscription or notification created after it (CloudFormation creates dependents later) can never reach a
+  function the runtime does not know.
+- A stack turns `CREATE_COMPLETE` only after the embedded AWS's readiness checks (event source pollers
+  running, queue visibility timeouts long enough). Until then another client sees `CREATE_IN_PROGRESS`, as
+  moto's `CreateStack` runs in its request thread while the server answers others.
+- A stack whose creation fails rolls back as CloudFormation does: what was created is deleted and the stack
+  ends `ROLLBACK_COMPLETE`; the `CreateStack` call itself fails with the reason (moto creates synchronously).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import Stack as FakeStack
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle(Protocol):
+    """What the hooks call: the running embedded AWS."""
+
+    def function_created(self, function: LambdaFunction) -> None: ...
+
+    def function_deleted(self, name: str) -> None: ...
+
+    def stack_ready(self, stack: FakeStack) -> None: ...
+
+
+_router: Lifecycle | None = None
+_originals: dict[str, Any] = {}
+
+
+def _create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+    function: LambdaFunction = _originals["create_function"](self, spec)
+    latest = self.get_function(spec["FunctionName"])
+    latest.dead_letter_config = spec.get("DeadLetterConfig") or {}
+    if _router is not None:
+        _router.function_created(latest)
+    return function
+
+
+def _update_function_code(
+    self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> Any:
+    result = _originals["update_function_code"](self, function_name, qualifier, body)
+    if _router is not None:
+        _router.function_created(self.get_function(function_name))
+    return result
+
+
+def _update_function_configuration(
+    self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> Any:
+    result = _originals["update_function_configuration"](self, function_name, qualifier, body)
+    function = self.get_function(function_name)
+    if "DeadLetterConfig" in body:
+        function.dead_letter_config = body["DeadLetterConfig"] or {}
+    if _router is not None:
+        _router.function_created(function)
+    return result
+
+
+def _delete_function(self: LambdaBackend, function_name: str, qualifier: str | None = None) -> None:
+    name = self.get_function(function_name).function_name if qualifier is None else None
+    _originals["delete_function"](self, function_name, qualifier)
+    if name is not None and _router is not None:
+        _router.function_deleted(name)
+
+
+def _cfn_create_function(
+    cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+) -> Any:
+    # moto's model drops DeadLetterConfig (and the API path keeps it): keep it for asynchronous invocations.
+    function = _originals["cfn_create_function"](
+        cls, resource_name, cloudformation_json, account_id, region_name, **kw
+    )
+    function.dead_letter_config = cloudformation_json.get("Properties", {}).get("DeadLetterConfig") or {}
+    return function
+
+
+def _mark_creation_complete(self: FakeStack) -> None:
+    if _router is not None:
+        _router.stack_ready(self)
+    _originals["mark_creation_complete"](self)
+
+
+def _create_resources(self: FakeStack) -> None:
+    try:
+        _originals["create_resources"](self)
+    except Exception as exc:
+        _roll_back(self, exc)
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(message=f"Stack {self.name} failed to create: {exc}") from exc
+
+
+def _roll_back(stack: FakeStack, cause: Exception) -> None:
+    """Delete what was created, as CloudFormation rolls back a failed create: ends ROLLBACK_COMPLETE."""
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=str(cause))
+    try:
+        stack.resource_map.delete()
+    except Exception:
+        log.exception("Rolling back stack %s left resources behind", stack.name)
+    stack.status = "ROLLBACK_COMPLETE"
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+
+
+def install(router: Lifecycle) -> None:
+    """Hook moto's Lambda backend and CloudFormation stacks to `router`. Idempotent."""
+    global _router  # noqa: PLW0603 - moto's models are process-wide, so is the route
+    _router = router
+    if _originals:
+        return
+    _originals["create_function"] = LambdaBackend.create_function
+    _originals["update_function_code"] = LambdaBackend.update_function_code
+    _originals["update_function_configuration"] = LambdaBackend.update_function_configuration
+    _originals["delete_function"] = LambdaBackend.delete_function
+    _originals["cfn_create_function"] = LambdaFunction.create_from_cloudformation_json.__func__
+    _originals["mark_creation_complete"] = FakeStack.mark_creation_complete
+    _originals["create_resources"] = FakeStack.create_resources
+    LambdaBackend.create_function = _create_function
+    LambdaBackend.update_function_code = _update_function_code
+    LambdaBackend.update_function_configuration = _update_function_configuration
+    LambdaBackend.delete_function = _delete_function
+    LambdaFunction.create_from_cloudformation_json = classmethod(_cfn_create_function)
+    FakeStack.mark_creation_complete = _mark_creation_complete
+    FakeStack.create_resources = _create_resources
+
+
+def uninstall() -> None:
+    """Stop routing (the hooks stay, and do nothing, until the next `install`)."""
+    global _router  # noqa: PLW0603
+    _router = None
