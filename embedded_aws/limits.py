@@ -167,48 +167,22 @@ def _ref_target(value: Any) -> str | None:
 
 
 def _source_kind(arn: Any, resources: dict[str, Any]) -> str:
-    """What an event source ARN (a literal or a reference) names: sqs, sqs-fifo, kinesis, dynamodb, ..."""
+    """What an event source ARN (a literal or a reference) names: sqs, kinesis, dynamodb, kafka, ..."""
     target = _ref_target(arn)
     if target is not None and target in resources:
         kind = str(resources[target].get("Type", ""))
-        props = resources[target].get("Properties") or {}
-        if kind == "AWS::SQS::Queue":
-            fifo = props.get("FifoQueue") in (True, "true", "True")
-            return "sqs-fifo" if fifo else "sqs"
         if kind == "AWS::DynamoDB::Table":
             return "dynamodb"
         return kind.split("::")[1].lower() if kind.count("::") == 2 else kind
     text = str(arn)
     if any(marker in text for marker in _POLLED_SOURCES):
-        return "sqs-fifo" if text.endswith(".fifo") else "sqs"
+        return "sqs"
     for marker, kind in ((":kinesis:", "kinesis"), (":dynamodb:", "dynamodb"), (":kafka:", "kafka")):
         if marker in text:
             return kind
     if ":mq:" in text:
         return "mq"
     return "unknown"
-
-
-def _function_problems(logical_id: str, props: dict[str, Any]) -> list[str]:
-    problems = []
-    runtime = props.get("Runtime")
-    if isinstance(runtime, str) and not runtime.startswith("python"):
-        problems.append(
-            f"Function {logical_id}: Runtime {runtime} (the local Lambda runtime runs Python functions only)"
-        )
-    if props.get("Layers"):
-        problems.append(
-            f"Function {logical_id}: Layers (the local runtime does not put layer code on the path; "
-            "put it in CodeUri)"
-        )
-    if (props.get("DeadLetterConfig") or {}).get("TargetArn"):
-        problems.append(
-            f"Function {logical_id}: DeadLetterConfig (failed asynchronous invocations are not sent to "
-            "the dead-letter queue or topic)"
-        )
-    if props.get("FileSystemConfigs"):
-        problems.append(f"Function {logical_id}: FileSystemConfigs (no EFS mount locally)")
-    return problems
 
 
 def _mapping_problems(logical_id: str, props: dict[str, Any], resources: dict[str, Any]) -> list[str]:
@@ -219,11 +193,6 @@ def _mapping_problems(logical_id: str, props: dict[str, Any], resources: dict[st
     kind = _source_kind(props.get("EventSourceArn"), resources)
     if kind == "sqs":
         return []
-    if kind == "sqs-fifo":
-        return [
-            f"Event source mapping {logical_id}: a FIFO queue (the local pollers do not keep message-group "
-            "order)"
-        ]
     return [f"Event source mapping {logical_id}: a {kind} event source (only SQS queues are polled locally)"]
 
 
@@ -231,7 +200,8 @@ def unhonoured_properties(template: dict[str, Any], conditions: dict[str, bool] 
     """Properties of a CloudFormation template that the embedded AWS would accept and silently ignore.
 
     One sentence per problem, naming the resource and the property; empty when everything is honoured.
-    A resource whose Condition is false is not created, so it is not checked.
+    A resource whose Condition is false is not created, so it is not checked. Function properties (Layers,
+    Runtime, FileSystemConfigs...) are `template.check_supported`'s; this covers what it does not.
     """
     conditions = conditions or {}
     resources: dict[str, Any] = template.get("Resources") or {}
@@ -241,9 +211,7 @@ def unhonoured_properties(template: dict[str, Any], conditions: dict[str, bool] 
             continue
         kind = resource.get("Type", "")
         props = resource.get("Properties") or {}
-        if kind == "AWS::Lambda::Function":
-            problems += _function_problems(logical_id, props)
-        elif kind == "AWS::Lambda::EventSourceMapping":
+        if kind == "AWS::Lambda::EventSourceMapping":
             problems += _mapping_problems(logical_id, props, resources)
         elif kind == "AWS::DynamoDB::Table" and props.get("KinesisStreamSpecification"):
             problems.append(

@@ -50,6 +50,23 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
     embedded.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_internal_failures(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the embedded AWS fails if a request in it hit an exception inside the embedded AWS (a bug,
+    once an HTML 500; now `InternalFailure`). A test provoking one wraps it in `aws.server_errors.expect()`.
+    """
+    if "aws" not in request.fixturenames:
+        yield
+        return
+    embedded: EmbeddedAws = request.getfixturevalue("aws")
+    mark = len(embedded.server_errors)
+    yield
+    failures = embedded.server_errors.unexpected_failures(mark)
+    if failures:
+        listing = "; ".join(f"{e.name} → {e.status} {e.code}: {e.message}" for e in failures)
+        pytest.fail(f"The embedded AWS failed internally during this test (see its log): {listing}")
+
+
 Deploy = Callable[..., "DeployedStack"]
 _stack_numbers = itertools.count(1)
 

@@ -52,34 +52,8 @@ def test_a_plain_sqs_function_has_nothing_unhonoured() -> None:
     assert unhonoured_properties(template) == []
 
 
-def test_function_properties_the_local_runtime_ignores_are_named() -> None:
-    # Given a Node.js function with layers, a DLQ and EFS
-    template = _template(
-        {
-            "Fn": {
-                "Type": "AWS::Lambda::Function",
-                "Properties": {
-                    "Runtime": "nodejs20.x",
-                    "Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:1"],
-                    "DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"},
-                    "FileSystemConfigs": [{"Arn": "arn", "LocalMountPath": "/mnt/x"}],
-                },
-            }
-        }
-    )
-
-    # Then each is named with the resource
-    problems = unhonoured_properties(template)
-    assert [p.split(" (")[0] for p in problems] == [
-        "Function Fn: Runtime nodejs20.x",
-        "Function Fn: Layers",
-        "Function Fn: DeadLetterConfig",
-        "Function Fn: FileSystemConfigs",
-    ]
-
-
-def test_stream_and_fifo_event_sources_are_named() -> None:
-    # Given mappings on a DynamoDB stream, a Kinesis stream (literal ARN) and a FIFO queue
+def test_stream_event_sources_are_named() -> None:
+    # Given mappings on a DynamoDB stream, a Kinesis stream (literal ARN) and a FIFO queue (polled)
     template = _template(
         {
             "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {"StreamSpecification": {}}},
@@ -99,11 +73,10 @@ def test_stream_and_fifo_event_sources_are_named() -> None:
         }
     )
 
-    # Then each mapping is named with its source kind
+    # Then each stream mapping is named with its source kind; the FIFO queue's is not
     assert unhonoured_properties(template) == [
         "Event source mapping FromTable: a dynamodb event source (only SQS queues are polled locally)",
         "Event source mapping FromKinesis: a kinesis event source (only SQS queues are polled locally)",
-        "Event source mapping FromFifo: a FIFO queue (the local pollers do not keep message-group order)",
     ]
 
 
