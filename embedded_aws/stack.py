@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, events, lifecycle, limits, patches, stepfunctions
+from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, stepfunctions
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -142,6 +142,7 @@ class EmbeddedAws:
         cfn_models.install()
         lifecycle.install(self)  # functions runnable when created; stacks complete only when ready
         stepfunctions.install()
+        sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
         patches.install(self)
         limits.install()  # SNS/SQS message sizes as AWS counts them
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
