@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,45 @@ def test_stream_triggers_the_embedded_aws_would_ignore_are_named(tmp_path: Path)
         f"Event source mapping StreamFunctionClickStream: a kinesis event source {why}",
         f"Event source mapping StreamFunctionOrderChanges: a dynamodb event source {why}",
     ]
+
+
+def test_a_bug_inside_the_embedded_aws_answers_internal_failure_and_is_logged(
+    aws: EmbeddedAws,
+    deploy_compat: DeployCompat,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given the queue, and a fault inside moto's SQS backend (a stand-in for any bug in moto or a patch)
+    from moto.sqs.models import SQSBackend
+
+    queue_url = deploy_compat("errors_unsupported").outputs["QueueUrl"]
+
+    def broken(self: SQSBackend, *args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(SQSBackend, "purge_queue", broken)
+    sqs = aws.client("sqs")
+    bodies: list[bytes] = []
+    _recording(sqs, bodies)
+    mark = len(aws.server_errors)
+
+    # When a call reaches it (inside expect(): this failure is provoked on purpose)
+    with aws.server_errors.expect(), caplog.at_level(logging.ERROR, logger="embedded_aws.server"):
+        answer = _error(lambda: sqs.purge_queue(QueueUrl=queue_url))
+
+    # Then the SDK gets an AWS-shaped 500 carrying the exception, never werkzeug's HTML page
+    assert answer == {
+        "status": 500,
+        "code": "InternalFailure",
+        "message": "The embedded AWS failed on sqs:PurgeQueue: ZeroDivisionError: division by zero",
+    }
+    assert bodies and not [b for b in bodies if b"<!doctype html" in b.lower()]
+    # And each attempt (the SDK retries a 500, as against AWS) was logged with its traceback
+    logged = [r for r in caplog.records if r.name == "embedded_aws.server" and r.exc_info]
+    assert len(logged) == len(bodies)
+    assert all(r.exc_info is not None and r.exc_info[0] is ZeroDivisionError for r in logged)
+    # And the server recorded them as expected internal failures
+    recorded = aws.server_errors.since(mark)
+    assert [(e.name, e.internal, e.expected) for e in recorded] == [("sqs:PurgeQueue", True, True)] * len(
+        bodies
+    )
