@@ -303,14 +303,14 @@ def _arn_parts(arn: str) -> list[str]:
 
 def target_problem(target: dict[str, Any], account: str) -> str | None:
     """Why the embedded AWS cannot deliver to this target, or None when it can."""
+    for parameter, what in UNSUPPORTED_TARGET_PARAMETERS.items():
+        if target.get(parameter):
+            return f"{parameter} ({what}) is not supported by the embedded AWS"
     arn = str(target.get("Arn", ""))
     try:
         _, _, service, _, target_account, resource = _arn_parts(arn)
     except ValueError:
-        return None  # moto's own ARN validation answers this
-    for parameter, what in UNSUPPORTED_TARGET_PARAMETERS.items():
-        if target.get(parameter):
-            return f"{parameter} ({what}) is not supported by the embedded AWS"
+        return None  # not known before deploy, or moto's own ARN validation answers it
     if service == "events" and resource.startswith("api-destination/"):
         return "API destinations (HTTP targets) are not supported by the embedded AWS"
     if service == "events" and resource.startswith("event-bus/") and target_account != account:
@@ -323,9 +323,20 @@ def target_problem(target: dict[str, Any], account: str) -> str | None:
         supported_list = ", ".join(SUPPORTED_TARGETS)
         return f"{service} targets are not supported by the embedded AWS (supported: {supported_list})"
     dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
-    if dead_letter and ":sqs:" not in str(dead_letter):
+    if isinstance(dead_letter, str) and ":sqs:" not in dead_letter:
         return f"DeadLetterConfig {dead_letter} is not an SQS queue"
     return None
+
+
+def _literal_arn(value: Any, account: str) -> str:
+    """A target ARN as far as it is known before deploy: a string, or a `Fn::Sub` text with its placeholders
+    filled (service and resource type are literal in practice); empty for a `Ref` or `Fn::GetAtt`."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        text = text[0] if isinstance(text, list) else text
+        if isinstance(text, str):
+            return re.sub(r"\$\{[^}]+\}", "x", text.replace("${AWS::AccountId}", account))
+    return value if isinstance(value, str) else ""
 
 
 def check_template(
@@ -345,21 +356,18 @@ def check_template(
             problems.append(f"{logical_id} ({kind}): {REFUSED_TYPES[kind]}")
         elif kind == "AWS::Events::Rule":
             for target in props.get("Targets") or []:
-                if not isinstance(target, dict) or not isinstance(target.get("Arn"), str):
-                    continue  # an intrinsic: resolved by CloudFormation, checked again by PutTargets
-                problem = target_problem(target, account)
+                problem = target_problem({**target, "Arn": _literal_arn(target.get("Arn"), account)}, account)
                 if problem:
                     problems.append(f"{logical_id} target {target.get('Id')}: {problem}")
         elif kind == "AWS::Scheduler::Schedule":
             target = props.get("Target") or {}
-            if isinstance(target.get("Arn"), str) and target["Arn"].startswith(
-                "arn:aws:scheduler:::aws-sdk:"
-            ):
+            arn = _literal_arn(target.get("Arn"), account)
+            if arn.startswith("arn:aws:scheduler:::aws-sdk:"):
                 problems.append(
                     f"{logical_id}: universal targets (aws-sdk:...) are not supported by the embedded AWS"
                 )
             else:
-                problem = target_problem(target, account) if isinstance(target.get("Arn"), str) else None
+                problem = target_problem({**target, "Arn": arn}, account)
                 if problem:
                     problems.append(f"{logical_id}: {problem}")
     if problems:
