@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +27,9 @@ MAX_SYNC_REQUEST_BYTES = 6_291_456
 MAX_ASYNC_REQUEST_BYTES = 1_048_576
 
 _originals: dict[str, Any] = {}
+#: CloudFormation properties moto's Lambda model leaves out of the spec it creates a function from; the
+#: function is created (and made runnable) inside that call, so they must reach `__init__`, not follow it.
+_cfn_properties = threading.local()
 
 
 class RequestEntityTooLargeError(LambdaClientError):  # type: ignore[misc]
@@ -98,7 +102,10 @@ def logging_config(spec: dict[str, Any] | None, function_name: str) -> dict[str,
 
 def _init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
     _originals["init"](self, account_id, spec, *args, **kwargs)
-    self.logging_config = logging_config(spec.get("LoggingConfig"), self.function_name)
+    from_cfn = getattr(_cfn_properties, "value", None) or {}
+    self.logging_config = logging_config(
+        spec.get("LoggingConfig") or from_cfn.get("LoggingConfig"), self.function_name
+    )
 
 
 def _from_cloudformation(
@@ -109,11 +116,13 @@ def _from_cloudformation(
     region_name: str,
     **kwargs: Any,
 ) -> LambdaFunction:
-    function: LambdaFunction = _originals["from_cfn"].__func__(
-        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-    )
-    properties = cloudformation_json.get("Properties", {})
-    function.logging_config = logging_config(properties.get("LoggingConfig"), function.function_name)
+    _cfn_properties.value = cloudformation_json.get("Properties", {})
+    try:
+        function: LambdaFunction = _originals["from_cfn"].__func__(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+    finally:
+        _cfn_properties.value = None
     return function
 
 
