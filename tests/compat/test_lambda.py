@@ -26,7 +26,7 @@ def _invoke(aws: EmbeddedAws, name: str, event: Any = None, **kwargs: Any) -> di
     return response
 
 
-def _needs(runtime: str) -> Any:
+def _needs(runtime: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         interpreters.find(runtime) is None,
         reason=f"no {runtime} interpreter here (PATH, pyenv, or {interpreters.env_variable(runtime)})",
