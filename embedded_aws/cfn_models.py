@@ -11,6 +11,8 @@ notifications, a state machine's `DefinitionSubstitutions`), `install()` wraps i
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import re
 import uuid
@@ -550,6 +552,34 @@ def _camel(value: Any) -> Any:
     return value
 
 
+def cidr(ip_block: str, count: int, cidr_bits: int) -> list[str]:
+    """`Fn::Cidr`: the first `count` subnets of `ip_block`, each with `cidr_bits` host bits."""
+    network = ipaddress.ip_network(ip_block, strict=False)
+    prefix = network.max_prefixlen - int(cidr_bits)
+    if prefix < network.prefixlen:
+        raise ValidationError(
+            message=f"Template error: Fn::Cidr cannot carve /{prefix} subnets from {ip_block}"
+        )
+    subnets = list(itertools.islice(network.subnets(new_prefix=prefix), int(count)))
+    if len(subnets) < int(count):
+        raise ValidationError(
+            message=f"Template error: {ip_block} holds fewer than {count} /{prefix} subnets"
+        )
+    return [str(subnet) for subnet in subnets]
+
+
+def _clean_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's intrinsic resolver, plus `Fn::Cidr` (which moto would pass on unresolved)."""
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and "Fn::Cidr" in resource_json:
+            ip_block, count, cidr_bits = original(resource_json["Fn::Cidr"], resources_map)
+            return cidr(str(ip_block), int(count), int(cidr_bits))
+        return original(resource_json, resources_map)
+
+    return clean_json
+
+
 def _report_failures(create: Callable[..., Any]) -> Callable[..., Any]:
     """Make a resource that fails to create fail the API call with its logical id, type and reason."""
 
@@ -580,6 +610,7 @@ def install() -> None:
     StateMachine.has_cfn_attr = classmethod(_state_machine_has_attr)
     StateMachine.get_cfn_attribute = _state_machine_attribute
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
+    parsing.clean_json = _clean_json(parsing.clean_json)  # parsing's own recursion finds it by module name
     from embedded_aws import events  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
