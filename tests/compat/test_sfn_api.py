@@ -402,3 +402,23 @@ def test_actions_the_embedded_aws_does_not_run_answer_not_implemented(
     # Then each answers an AWS-shaped error naming the action
     assert test_state["Code"] == redrive["Code"] == "NotImplemented"
     assert "states:TestState" in test_state["Message"] and "states:RedriveExecution" in redrive["Message"]
+
+
+def test_a_state_result_over_256_kib_fails_the_execution_with_data_limit_exceeded(
+    aws: EmbeddedAws, deploy_compat: DeployCompat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an Express workflow whose Lambda function can return a large result
+    stack = deploy_compat("sfn_api_express_sync")
+    sfn = _sync_client(aws, monkeypatch)
+
+    # When the function returns about 300 KiB
+    run = sfn.start_sync_execution(
+        stateMachineArn=stack.outputs["GreetingStateMachineArn"], input='{"name": "Big", "times": 25000}'
+    )
+
+    # Then the execution fails as AWS fails it
+    assert (run["status"], run["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert run["cause"].startswith("The state/task '")
+    assert run["cause"].endswith(
+        "returned a result with a size exceeding the maximum number of bytes service limit."
+    )

@@ -9,4 +9,5 @@ def handler(event, context):
     name = event.get("name")
     if not name:
         raise MissingName("The input has no 'name' to greet")
-    return {"greeting": f"Hello, {name}!"}
+    # A caller may ask for the greeting repeated (a large result).
+    return {"greeting": f"Hello, {name}!" * int(event.get("times", 1))}
