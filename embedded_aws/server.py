@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
@@ -148,7 +149,9 @@ class _Request:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
-        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        # The credential scope names the service: in the Authorization header, or a presigned URL's query.
+        scope = environ.get("HTTP_AUTHORIZATION", "") or unquote(str(environ.get("QUERY_STRING", "")))
+        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", scope)
         return cls(environ, body, match.group(1).lower() if match else "")
 
     @property

@@ -300,3 +300,21 @@ def test_moto_management_api_is_not_reshaped() -> None:
 
     # When it is fetched, Then it is passed through
     assert call(app, environ)[2] == b"<!doctype html>dashboard"
+
+
+def test_a_presigned_s3_request_is_answered_in_s3s_shape() -> None:
+    # Given a presigned GET (the credential scope is in the query string, not in a header)
+    query = (
+        "requestPayment&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=testing%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0"
+    )
+    environ = EnvironBuilder(method="GET", path="/bucket", query_string=query).get_environ()
+
+    # When it asks for a subresource the embedded AWS does not implement
+    status, headers, body = call(Answering("200 OK", "application/xml", b"<ok/>"), environ)
+
+    # Then S3's <Error> shape comes back
+    assert status == 501 and headers["Content-Type"] == "application/xml"
+    assert ElementTree.fromstring(body).findtext("Message") == (
+        "The embedded AWS does not implement s3:GetBucketRequestPayment yet."
+    )
