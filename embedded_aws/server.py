@@ -252,7 +252,10 @@ def error_response(
     return f"{status} {phrase}", headers, data
 
 
-def _html_error(headers: list[tuple[str, str]], status: int) -> bool:
+_HTML_PAGE = re.compile(rb"\s*<(!doctype html|html)", re.IGNORECASE)
+
+
+def _may_be_html_error(headers: list[tuple[str, str]], status: int) -> bool:
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
     return status >= 400 and content_type.startswith("text/html")
 
@@ -292,11 +295,15 @@ class AwsErrorMiddleware:
             return self._exception(request, exc, start_response)
         status_line, headers, exc_info = captured
         status = int(status_line.split(" ", 1)[0])
-        if _html_error(headers, status):
+        if _may_be_html_error(headers, status):
+            # Flask labels every response text/html unless told otherwise (moto's empty 404 for HeadBucket
+            # too): only werkzeug's own error pages are reshaped.
             content = b"".join([*written, *body])
             if hasattr(body, "close"):
                 body.close()
-            return self._html(request, status, content, start_response)
+            if _HTML_PAGE.match(content):
+                return self._html(request, status, content, start_response)
+            written, body = [], [content]
         if status >= 500:
             self._record_passthrough(request, status, headers)
         start_response(status_line, headers, exc_info)

@@ -318,3 +318,16 @@ def test_a_presigned_s3_request_is_answered_in_s3s_shape() -> None:
     assert ElementTree.fromstring(body).findtext("Message") == (
         "The embedded AWS does not implement s3:GetBucketRequestPayment yet."
     )
+
+
+def test_an_aws_shaped_error_flask_labels_text_html_passes_through() -> None:
+    # Given moto's own answer to HeadBucket on a missing bucket: 404, empty, labelled text/html by Flask
+    environ = EnvironBuilder(method="HEAD", path="/missing", headers=_auth("s3")).get_environ()
+    errors = ErrorLog()
+
+    # When it is answered
+    status, _, body = call(Answering("404 NOT FOUND", "text/html; charset=utf-8", b""), environ, errors)
+
+    # Then it is left as moto answered it (the SDK reads the 404 as NotFound)
+    assert (status, body) == (404, b"")
+    assert len(errors) == 0
