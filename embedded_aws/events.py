@@ -1198,6 +1198,21 @@ def _set_delete_marker(self: S3Backend, bucket_name: str, key_name: str) -> Any:
     return marker
 
 
+_REFUSED_APIS = {
+    "create_archive": "event archives and replays are not supported by the embedded AWS",
+    "start_replay": "event archives and replays are not supported by the embedded AWS",
+    "create_api_destination": "API destinations (HTTP targets) are not supported by the embedded AWS",
+    "create_connection": "connections for API destinations are not supported by the embedded AWS",
+}
+
+
+def _refuse(feature: str) -> Callable[..., Any]:
+    def refuse(self: EventsBackend, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(feature)
+
+    return refuse
+
+
 def _patch() -> None:
     if _originals:
         return
@@ -1212,6 +1227,9 @@ def _patch() -> None:
     Rule.delete_from_cloudformation_json = classmethod(_delete_rule_resource)
     s3_notifications._send_event_bridge_message = _send_s3_to_eventbridge
     S3Backend._set_delete_marker = _set_delete_marker
+    # APIs whose resources would be stored but never act: answered as not implemented, naming the feature.
+    for method, feature in _REFUSED_APIS.items():
+        setattr(EventsBackend, method, _refuse(feature))
     # `Ref` of an AWS::Events::EventBus is its name (moto's model has no physical id, so Ref gave the object).
     EventBus.physical_resource_id = property(lambda bus: bus.name)
 

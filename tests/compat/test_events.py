@@ -353,6 +353,13 @@ def test_unsupported_eventbridge_features_are_refused_at_deploy(
     assert (
         "kinesis targets are not supported by the embedded AWS" in kinesis.value.response["Error"]["Message"]
     )
+    # ...and the archive API answers that it is not implemented, naming the feature
+    with pytest.raises(ClientError) as archive:
+        client.create_archive(
+            ArchiveName="orders", EventSourceArn=f"arn:aws:events:{aws.region}:123456789012:event-bus/default"
+        )
+    assert archive.value.response["Error"]["Code"] == "NotImplemented"
+    assert "event archives and replays are not supported" in archive.value.response["Error"]["Message"]
 
 
 # --- schedules ----------------------------------------------------------------------------------------------
