@@ -4,8 +4,9 @@ moto's executing backend (`StepFunctionsParserBackend`) runs definitions; these 
 AWS documents:
 
 - `StartExecution` without a name gets a UUID; an EXPRESS execution gets an `express:` ARN, is not idempotent
-  by name (each start is a new execution) and cannot be described, listed or have its history read
-  (`InvalidArn` / `StateMachineTypeNotSupported`, as AWS answers); input over 256 KiB is refused.
+  by name (each start is a new execution), times out after five minutes, and cannot be described, listed or
+  have its history read (`InvalidArn` / `StateMachineTypeNotSupported`, as AWS answers); input over 256 KiB
+  is refused.
 - `StartSyncExecution` runs an EXPRESS execution to its end and answers its result; a STANDARD machine is
   refused with `StateMachineTypeNotSupported`.
 - `LoggingConfiguration` writes each execution's events to its CloudWatch Logs group in AWS's log format
@@ -72,6 +73,8 @@ from moto.utilities.utils import get_partition
 
 #: Step Functions' quota on an execution's (and each state's) input and output: 256 KiB of UTF-8.
 PAYLOAD_LIMIT_BYTES = 262_144
+#: The longest an EXPRESS execution runs on AWS before it times out.
+EXPRESS_MAX_SECONDS = 300
 #: The statuses `ListExecutions` accepts in `statusFilter`.
 EXECUTION_STATUSES = ("SUCCEEDED", "TIMED_OUT", "PENDING_REDRIVE", "ABORTED", "FAILED", "RUNNING")
 #: Actions of the Step Functions API the embedded AWS does not run, and why.
@@ -307,6 +310,22 @@ def _validate_definition_for_update(definition: str) -> None:
     _raise_if_invalid(definition)
 
 
+def _update_state_machine(original: Callable[..., StateMachine]) -> Callable[..., StateMachine]:
+    """Validate an updated definition and logging configuration for the machine's own type."""
+
+    def update_state_machine(
+        self: StepFunctionsParserBackend, arn: str, *args: Any, **kwargs: Any
+    ) -> StateMachine:
+        machine = self.describe_state_machine(arn)
+        definition = kwargs.get("definition", args[0] if args else None)
+        if definition is not None:
+            _raise_if_invalid(definition, machine.type)
+        _validate_logging(kwargs.get("logging_configuration"))
+        return original(self, arn, *args, **kwargs)
+
+    return update_state_machine
+
+
 # --- CloudWatch Logs ----------------------------------------------------------------------------------------
 _logs_lock = threading.Lock()
 
@@ -462,6 +481,8 @@ def _new_execution(
         state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
     )
     snapshot.sm_type = state_machine.type  # moto's model keeps every machine's sm_type at STANDARD
+    if express:
+        snapshot.definition = express_definition(snapshot.definition)
     arn = _execution_arn(backend, state_machine, name, express)
     kind = LocalSyncExecution if sync else LocalExecution
     execution = kind(
@@ -484,6 +505,14 @@ def _new_execution(
     state_machine.executions.append(execution)
     execution.start()
     return execution
+
+
+def express_definition(definition: str) -> str:
+    """An EXPRESS execution runs at most five minutes on AWS: cap the definition's `TimeoutSeconds` at 300."""
+    parsed = json.loads(definition)
+    if not isinstance(parsed.get("TimeoutSeconds"), int) or parsed["TimeoutSeconds"] > EXPRESS_MAX_SECONDS:
+        parsed["TimeoutSeconds"] = EXPRESS_MAX_SECONDS
+    return json.dumps(parsed)
 
 
 def _forget(state_machine: StateMachine, execution: Execution) -> None:
@@ -697,6 +726,7 @@ def install() -> None:
     backend = StepFunctionsParserBackend
     backend.create_state_machine = _create_state_machine
     backend._validate_definition = staticmethod(_validate_definition_for_update)
+    backend.update_state_machine = _update_state_machine(backend.update_state_machine)
     backend.start_execution = _start_execution
     backend.start_sync_execution = _start_sync_execution
     responses = StepFunctionResponse

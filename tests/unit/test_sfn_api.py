@@ -18,6 +18,7 @@ from embedded_aws.stepfunctions import (
     PAYLOAD_LIMIT_BYTES,
     ExecutionLogSession,
     _check_input,
+    express_definition,
     log_level_includes,
     validate_definition,
 )
@@ -216,3 +217,51 @@ def test_a_log_record_is_written_in_step_functions_vended_log_format() -> None:
         "redrive_count": "0",
     }
     assert event.timestamp == int(millis)
+
+
+def test_an_express_execution_times_out_after_five_minutes_at_most() -> None:
+    # Given definitions with no timeout, a longer one and a shorter one
+    def timeout(definition: dict[str, Any]) -> int:
+        return int(json.loads(express_definition(json.dumps(definition)))["TimeoutSeconds"])
+
+    machine: dict[str, Any] = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+
+    # When run as EXPRESS / Then AWS's five-minute cap applies, and a shorter timeout stays
+    assert timeout(machine) == 300
+    assert timeout({**machine, "TimeoutSeconds": 3600}) == 300
+    assert timeout({**machine, "TimeoutSeconds": 30}) == 30
+
+
+def test_an_update_is_validated_for_the_machine_type() -> None:
+    # Given an EXPRESS state machine in moto's executing backend
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+    simple = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    machine = backend.create_state_machine(
+        "unit-express", simple, f"arn:aws:iam::{ACCOUNT}:role/r", sm_type="EXPRESS"
+    )
+    callback = json.dumps(
+        {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "End": True,
+                }
+            },
+        }
+    )
+
+    # When it is updated to a callback task (which Express does not support)
+    with pytest.raises(stepfunctions.InvalidDefinition) as refused:
+        backend.update_state_machine(arn=machine.arn, definition=callback)
+
+    # Then the update is refused in AWS's words, and the machine keeps its definition
+    assert str(refused.value.message).startswith(
+        "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED:"
+    )
+    assert backend.describe_state_machine(machine.arn).definition == simple
+    backend.delete_state_machine(machine.arn)
