@@ -631,9 +631,12 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
     if batcher:
         items = env.stack.pop()
         env.stack.append(_batch(env, _select_items(env, eval_input, list(items)), batcher))
+    jobs = env.stack[-1]
+    # AWS weighs failures by items: a failed batch counts each item in it.
+    weights = [len(job["Items"]) if batcher else 1 for job in jobs]
     _originals["map_run"](self, env, eval_input)
     outputs: list[Any] = env.stack.pop()
-    failed = sum(isinstance(output, ChildFailed) for output in outputs)
+    failed = sum(w for output, w in zip(outputs, weights, strict=False) if isinstance(output, ChildFailed))
     record = eval_input.map_run_record
     tolerance = set(extras.get("Tolerance", []))
     exceeded = False
@@ -642,7 +645,7 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
         by_percentage = any(key.startswith("ToleratedFailurePercentage") for key in tolerance)
         if by_count and failed > int(record.tolerated_failure_count):
             exceeded = True
-        if by_percentage and failed * 100.0 / len(outputs) > float(record.tolerated_failure_percentage):
+        if by_percentage and failed * 100.0 / sum(weights) > float(record.tolerated_failure_percentage):
             exceeded = True
         if not by_count and not by_percentage:
             exceeded = True

@@ -50,6 +50,18 @@ class _CfnLoader(yaml.SafeLoader):
     numbers), but no timestamp type (an unquoted `2010-09-09` stays the text it is), short-form intrinsics
     (`!Ref`, `!GetAtt a.b.c`, ...), and the last of duplicate keys wins (as SAM CLI's parser keeps it)."""
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Keys are text to CloudFormation: DynamoDB JSON's `NULL: true` in a state machine Definition keeps
+        # its key `NULL` (YAML 1.1 would make it null, so `None`), as `on:`/`yes:` keys stay text.
+        for key_node, _ in node.value:
+            plain = isinstance(key_node, yaml.ScalarNode) and not key_node.style
+            if plain and key_node.tag in _TEXT_KEY_TAGS:
+                key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
+
+
+_TEXT_KEY_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool")
+
 
 # CloudFormation has no YAML timestamp type: dates stay strings (as cfn-lint and SAM CLI read them).
 _CfnLoader.yaml_implicit_resolvers = {

@@ -1,0 +1,16 @@
+"""A worker that reports back to Step Functions through its task token."""
+
+import json
+
+import boto3
+
+sfn = boto3.client("stepfunctions")
+
+
+def handler(event, context):
+    job = event["job"]
+    if job.get("fail"):
+        sfn.send_task_failure(taskToken=event["token"], error="JobFailed", cause=f"job {job['id']} failed")
+    else:
+        sfn.send_task_success(taskToken=event["token"], output=json.dumps({"job": job["id"], "done": True}))
+    return {"reported": True}
