@@ -99,21 +99,49 @@ def next_sequencer() -> str:
 
 
 def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
-    event: dict[str, Any] = _originals["s3_event"](event_name, bucket, key, notification_id)
-    for record in event["Records"]:
-        obj = record["s3"]["object"]
-        obj["key"] = quote_plus(key.name, safe="/")
-        obj["sequencer"] = next_sequencer()
-        if key.version_id and key.version_id != "null":
-            obj["versionId"] = key.version_id
-        record["s3"]["bucket"]["ownerIdentity"] = {"principalId": "LOCAL"}
-        record["userIdentity"] = {"principalId": "AWS:LOCAL"}
-        record["requestParameters"] = {"sourceIPAddress": "127.0.0.1"}
-        record["responseElements"] = {
-            "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
-            "x-amz-id-2": "LOCAL",
-        }
-    return event
+    """One S3 event notification record as S3 writes it (event structure version 2.1)."""
+    obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/")}
+    if not event_name.startswith("s3:ObjectRemoved"):  # removals carry no size or eTag
+        obj["size"] = key.size
+        obj["eTag"] = key.etag.replace('"', "")
+    if key.version_id and key.version_id != "null":
+        obj["versionId"] = key.version_id
+    obj["sequencer"] = next_sequencer()
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": bucket.region_name,
+        "eventTime": _timestamp(),
+        "eventName": event_name.removeprefix("s3:"),
+        "userIdentity": {"principalId": "AWS:LOCAL"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": "LOCAL"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": notification_id,
+            "bucket": {"name": bucket.name, "ownerIdentity": {"principalId": "LOCAL"}, "arn": bucket.arn},
+            "object": obj,
+        },
+    }
+    return {"Records": [record]}
+
+
+def _delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+    """S3 notifies `ObjectRemoved:DeleteMarkerCreated` when a delete on a versioned bucket adds a marker
+    (moto sends nothing then)."""
+    result = _originals["delete_object"](self, bucket_name, key_name, *args, **kwargs)
+    deleted, meta = result
+    version_id = kwargs.get("version_id", args[0] if args else None)
+    if deleted and version_id is None and meta.get("delete-marker") == "true":
+        bucket = self.get_bucket(bucket_name)
+        marker = bucket.keys.getlist(key_name)[-1]
+        s3_notifications.send_event(
+            self.account_id,
+            s3_notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT,
+            bucket,
+            marker,
+        )
+    return result
 
 
 def _timestamp() -> str:
@@ -338,6 +366,10 @@ def install(router: Router) -> None:
     _originals["s3_invoke"] = s3_notifications._invoke_awslambda
     _originals["s3_event"] = s3_notifications._get_s3_event
     s3_notifications._get_s3_event = _s3_event
+    from moto.s3.models import S3Backend
+
+    _originals["delete_object"] = S3Backend.delete_object
+    S3Backend.delete_object = _delete_object
     LambdaFunction.invoke = _invoke
     Subscription.publish = _subscription_publish
     SNSBackend.publish = _backend_publish

@@ -161,9 +161,12 @@ def test_sam_connectors_grant_what_they_name(aws: EmbeddedAws, deploy_compat: De
     ("properties", "named"),
     [
         ("Layers: [arn:aws:lambda:us-east-1:123456789012:layer:deps:1]", "property Layers"),
-        ("CodeSigningConfigArn: arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1", "CodeSigning"),
+        ("CodeSigningConfigArn: arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1", "Signing"),
         ("Runtime: nodejs20.x", "property Runtime: nodejs20.x"),
-        ("EventInvokeConfig:\n        DestinationConfig:\n          OnFailure:\n            Type: SQS", "Destination"),
+        (
+            "EventInvokeConfig:\n        DestinationConfig:\n          OnFailure:\n            Type: SQS",
+            "property DestinationConfig",
+        ),
     ],
 )
 def test_what_the_embedded_aws_cannot_honour_is_refused_before_anything_is_created(
