@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from embedded_aws import interpreters
+from embedded_aws import interpreters, lambda_logs
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,10 @@ class FunctionStats:
     interpreter_note: str = ""
 
 
+#: Where log lines go besides the file: (function ARN, log group, log stream, [(epoch ms, line)]).
+LogSink = Callable[[str, str, str, list[tuple[int, str]]], None]
+
+
 class _WorkerGoneError(Exception):
     """The worker process ended or went silent past its deadline."""
 
@@ -125,11 +129,16 @@ class Worker:
         env: dict[str, str],
         log_path: Path,
         interpreter: interpreters.Interpreter | None = None,
+        sink: LogSink | None = None,
     ) -> None:
         self.config = config
         to_child_r, self._to_child_w = os.pipe()
         self._from_child_r, from_child_w = os.pipe()
+        # The function's output and the platform's lines share one pipe, so they stay in order; a pump
+        # thread appends them to the log file and hands them to the sink (CloudWatch Logs).
+        log_r, self._log_w = os.pipe()
         self._log = log_path.open("ab")
+        self._sink = sink
         self.json_logs = config.log_format == "JSON"
         # One log stream per execution environment, named as Lambda names them.
         self.log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
@@ -145,7 +154,7 @@ class Worker:
             cwd=config.code_dir,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=self._log,
+            stdout=self._log_w,
             stderr=subprocess.STDOUT,
             pass_fds=(to_child_r, from_child_w),
             start_new_session=True,
@@ -157,6 +166,35 @@ class Worker:
         self.init_ms = 0.0
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._pump = threading.Thread(
+            target=self._drain, args=(log_r,), name=f"lambda-log-{config.name}", daemon=True
+        )
+        self._pump.start()
+
+    def _drain(self, log_r: int) -> None:
+        """Copy the worker's output to the log file and the sink, line by line, until every writer closed."""
+        pending = b""
+        with os.fdopen(log_r, "rb", buffering=0) as reader:
+            while True:
+                chunk = reader.read(1 << 16)
+                if chunk:
+                    pending += chunk
+                    if b"\n" not in pending:
+                        continue
+                    complete, _, pending = pending.rpartition(b"\n")
+                    data = complete + b"\n"
+                elif pending:
+                    data, pending = pending + b"\n", b""
+                else:
+                    break
+                self._log.write(data)
+                self._log.flush()
+                if self._sink is not None:
+                    now = int(time.time() * 1000)
+                    lines = [(now, x) for x in data.decode("utf-8", "replace").split("\n") if x]
+                    if lines:  # CloudWatch Logs takes no empty messages
+                        self._sink(self.config.arn, self.config.log_group, self.log_stream, lines)
+        self._log.close()
 
     def wait_ready(self) -> dict[str, Any] | None:
         """Wait for the init phase; returns the init error, if any."""
@@ -199,8 +237,8 @@ class Worker:
         return reply
 
     def log(self, line: str) -> None:
-        self._log.write(line.encode() + b"\n")
-        self._log.flush()
+        with contextlib.suppress(OSError):  # stopped: nothing more reaches its log
+            os.write(self._log_w, line.encode() + b"\n")
 
     def platform(self, kind: str, text: str, record: dict[str, Any]) -> None:
         """A platform (system) log line: Lambda's text form, or its JSON form with LogFormat JSON."""
@@ -226,10 +264,12 @@ class Worker:
                 with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        for closer in (self._writer.close, self._log.close):
-            closer()
-        with contextlib.suppress(OSError):  # already closed by an earlier stop
-            os.close(self._from_child_r)
+        self._writer.close()
+        for fd in (self._from_child_r, self._log_w):
+            with contextlib.suppress(OSError):  # already closed by an earlier stop
+                os.close(fd)
+        # Its last lines reach the log before stop returns (unless a child of the handler holds the pipe).
+        self._pump.join(timeout=2.0)
 
 
 def _exit_reason(code: int) -> str:
@@ -254,8 +294,10 @@ class FunctionPool:
         region: str,
         log_dir: Path,
         runtime_dir: Callable[[tuple[int, int]], tuple[Path, list[str]]] | None = None,
+        sink: LogSink | None = None,
     ) -> None:
         self.config = config
+        self._sink = sink
         self.stats = FunctionStats()
         self.log_path = log_dir / f"{config.name}.log"
         self.interpreter: interpreters.Interpreter | None = None
@@ -423,7 +465,7 @@ class FunctionPool:
             return result
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.config, self._env, self.log_path, self.interpreter)
+        worker = Worker(self.config, self._env, self.log_path, self.interpreter, self._sink)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -495,7 +537,11 @@ InvokeListener = Callable[[FunctionConfig, InvokeResult, str], None]
 class LambdaRuntime:
     """Every deployed function's pool, found by name or ARN."""
 
-    def __init__(self, endpoint_url: str, region: str, log_dir: Path) -> None:
+    def __init__(
+        self, endpoint_url: str, region: str, log_dir: Path, log_sink: LogSink | None = None
+    ) -> None:
+        """`log_sink` receives every line of every function's log; by default CloudWatch Logs (moto's)."""
+        self.log_sink: LogSink = log_sink or lambda_logs.CloudWatchLogs()
         self.endpoint_url = endpoint_url
         self.region = region
         self.log_dir = log_dir
@@ -508,7 +554,9 @@ class LambdaRuntime:
 
     def register(self, config: FunctionConfig) -> None:
         """Make a function invokable; replaces (and stops) an earlier one of the same name."""
-        pool = FunctionPool(config, self.endpoint_url, self.region, self.log_dir, self._runtime_dir)
+        pool = FunctionPool(
+            config, self.endpoint_url, self.region, self.log_dir, self._runtime_dir, self.log_sink
+        )
         with self._lock:
             old = self._pools.get(config.name)
             self._pools[config.name] = pool

@@ -203,6 +203,34 @@ def test_application_and_system_log_levels_filter_what_reaches_the_log(
     assert [r["level"] for r in records] == ["WARNING", "ERROR"]
 
 
+def test_function_logs_reach_cloudwatch_logs_in_the_functions_log_group(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a function that logs through the root logger and print
+    stack = deploy_compat("lambda_logging")
+    name = stack.outputs["TextLogsFunctionName"]
+
+    # When it is invoked
+    _invoke(aws, name, {"order": "o-6"})
+    _log(aws, name)
+
+    # Then CloudWatch Logs holds its lines in /aws/lambda/<name>, in a per-environment stream
+    group = f"/aws/lambda/{name}"
+    logs = aws.client("logs")
+
+    def messages() -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = logs.filter_log_events(logGroupName=group)["events"]
+        return events if any(e["message"].startswith("REPORT RequestId: ") for e in events) else []
+
+    events = poll_until(messages, timeout_s=10)
+    texts = [e["message"] for e in events]
+    assert texts[0].startswith("START RequestId: ")
+    assert any(t.endswith("\torder o-6 received") and t.startswith("[INFO]\t") for t in texts)
+    assert "a plain print line" in texts
+    [stream] = {e["logStreamName"] for e in events}
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
+
+
 # --- payload limits ----------------------------------------------------------------------------------------
 def test_asynchronous_invocations_over_1_mb_are_refused_with_413(
     aws: EmbeddedAws, deploy_compat: DeployCompat
