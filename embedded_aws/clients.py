@@ -13,8 +13,12 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 
 def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
     """A boto3 client for `service` at `endpoint_url`."""
+    # No host prefix: `sync-127.0.0.1` (StartSyncExecution's `sync-` prefix on an IP endpoint) never resolves.
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"}, read_timeout=70, connect_timeout=5
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        read_timeout=70,
+        connect_timeout=5,
+        inject_host_prefix=False,
     )
     return boto3.session.Session().client(  # type: ignore[call-overload]
         service, endpoint_url=endpoint_url, region_name=region, config=config, **LOCAL_CREDENTIALS

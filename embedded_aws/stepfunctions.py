@@ -388,7 +388,8 @@ def _log_session(state_machine: StateMachine, execution_arn: str) -> ExecutionLo
         log_region=region,
         log_group_name=group,
         log_level=LogLevel(level),
-        include_execution_data=bool(config.get("includeExecutionData", False)),
+        # CloudFormation passes a parameter's "false" as a string, which AWS reads as the boolean.
+        include_execution_data=str(config.get("includeExecutionData", False)).lower() == "true",
     )
     return ExecutionLogSession(execution_arn, configuration, state_machine.name)
 

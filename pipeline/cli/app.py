@@ -409,13 +409,14 @@ def demo(
     """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
 
-    from pipeline.cli import samples, subscribers, uploads
+    from pipeline.cli import changes, samples, subscribers, uploads
 
     started = time.perf_counter()
     aws = _start(port, state_dir, show_invocations=False)
     try:
         with console.status(f"Deploying {template} …"):
-            deployed = aws.deploy(template, "pipeline")
+            # Express executions keep no history but their logs: the demo reads outcomes from there.
+            deployed = aws.deploy(template, "pipeline", changes.LOGGED_OUTCOMES)
         console.print(
             f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, "
             f"{len(deployed.functions)} "

@@ -1,9 +1,9 @@
 """Client-side tools for change events: what the ChangeWorkflow made of each event, and the public records.
 
 Used by `pipeline demo`. Outcomes are read back from the pipeline itself: each ChangeWorkflow execution's
-input (the event's text) and output (recorded, duplicate, stale or rejected). Express workflows on AWS keep
-no execution list (their history goes to CloudWatch Logs), so this reads the embedded AWS. Not deployed to
-Lambda.
+input (the event's text) and output (recorded, duplicate, stale or rejected), from the workflow's log group.
+Express executions cannot be listed or described (on AWS, and so on the embedded AWS): their history goes to
+CloudWatch Logs only, when the stack logs at Level ALL with execution data. Not deployed to Lambda.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from pipeline.cli.uploads import Stack
 from pipeline.client import ChangeClient
 from pipeline.errors import PipelineError
 from pipeline.logic.changes import listing_key
-
-FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass
@@ -42,32 +40,65 @@ class _Execution:
     detail: str
 
 
-def _read(description: dict[str, Any]) -> _Execution:
-    given = json.loads(description.get("input") or "{}")
-    started = description["startDate"].timestamp()
-    if description["status"] != "SUCCEEDED":
-        return _Execution(started, str(given.get("raw", "")), "failed", description["status"])
-    output = json.loads(description.get("output") or "{}")
+def _read(started: dict[str, Any], ended: dict[str, Any]) -> _Execution:
+    """One execution from its ExecutionStarted and final log records (AWS's vended-log format)."""
+    given = json.loads(started["details"].get("input") or "{}")
+    when = int(started["event_timestamp"]) / 1000
+    if ended["type"] != "ExecutionSucceeded":
+        status = ended["type"].removeprefix("Execution").upper()
+        return _Execution(when, str(given.get("raw", "")), "failed", status)
+    output = json.loads(ended["details"].get("output") or "{}")
     if "rejected" in output:
         rejected = output["rejected"]["event"]
-        return _Execution(started, output["raw"], "rejected", f"{rejected['reason']}: {rejected['detail']}")
-    return _Execution(started, output["raw"], output["recorded"]["outcome"], "")
+        return _Execution(when, output["raw"], "rejected", f"{rejected['reason']}: {rejected['detail']}")
+    return _Execution(when, output["raw"], output["recorded"]["outcome"], "")
+
+
+#: Stack parameters under which ChangeWorkflow logs what `ChangeOutcomes` reads.
+LOGGED_OUTCOMES = {"WorkflowLogLevel": "ALL", "WorkflowLogExecutionData": "true"}
+#: Log record types that end an execution.
+_ENDS = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted")
 
 
 class ChangeOutcomes:
-    """Reads finished ChangeWorkflow executions, describing each one once."""
+    """Reads finished ChangeWorkflow executions from its log group, each once."""
 
     def __init__(self, stack: Stack) -> None:
-        self.sfn = stack.client("stepfunctions")
-        self.workflow = stack.outputs["ChangeWorkflowArn"]
+        workflow = stack.outputs["ChangeWorkflowArn"]
+        logging = stack.client("stepfunctions").describe_state_machine(stateMachineArn=workflow)
+        config = logging.get("loggingConfiguration") or {}
+        if config.get("level") != "ALL" or not config.get("includeExecutionData"):
+            raise PipelineError(
+                "ChangeWorkflow does not log its executions' input and output, so their outcomes cannot be "
+                "read. Deploy with WorkflowLogLevel=ALL and WorkflowLogExecutionData=true (`pipeline up "
+                "--param WorkflowLogLevel=ALL --param WorkflowLogExecutionData=true`).",
+                reason="outcomes_not_logged",
+            )
+        self.logs = stack.client("logs")
+        self.group = stack.outputs["ChangeWorkflowLogGroupName"]
+        self._since_ms = 0
+        self._records: set[str] = set()
+        self._starts: dict[str, dict[str, Any]] = {}
+        self._ends: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, _Execution] = {}
 
     def _finished(self) -> list[_Execution]:
-        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.workflow):
-            for execution in page["executions"]:
-                arn = execution["executionArn"]
-                if arn not in self._seen and execution["status"] in FINISHED:
-                    self._seen[arn] = _read(self.sfn.describe_execution(executionArn=arn))
+        paginator = self.logs.get_paginator("filter_log_events")
+        for page in paginator.paginate(logGroupName=self.group, startTime=self._since_ms):
+            for event in page["events"]:
+                if event["eventId"] in self._records:
+                    continue
+                self._records.add(event["eventId"])
+                # Records can land out of order within a second; re-read that second next time.
+                self._since_ms = max(self._since_ms, int(event["timestamp"]) - 1000)
+                record = json.loads(event["message"])
+                if record["type"] == "ExecutionStarted":
+                    self._starts[record["execution_arn"]] = record
+                elif record["type"] in _ENDS:
+                    self._ends[record["execution_arn"]] = record
+        for arn, ended in self._ends.items():
+            if arn not in self._seen and arn in self._starts:  # both records read, in whichever order
+                self._seen[arn] = _read(self._starts[arn], ended)
         return sorted(self._seen.values(), key=lambda e: e.started)
 
     def match(self, outcomes: list[ChangeOutcome]) -> None:

@@ -25,7 +25,7 @@ Event = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def stack(aws: EmbeddedAws) -> Iterator[DeployedStack]:
-    yield aws.deploy(ROOT / "template.yaml", "changes")
+    yield aws.deploy(ROOT / "template.yaml", "changes", changes.LOGGED_OUTCOMES)
 
 
 @pytest.fixture(scope="module")
