@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, stepfunctions
+from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -145,6 +145,7 @@ class EmbeddedAws:
         sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
         patches.install(self)
         limits.install()  # SNS/SQS message sizes as AWS counts them
+        sqs.install()  # FIFO order and dedup, DLQ source of each message, DLQ redrive move tasks
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
         self._server = AwsServer(self.host, self.port, self.server_errors)  # AWS-shaped errors, never HTML

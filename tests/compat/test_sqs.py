@@ -101,3 +101,63 @@ def test_create_event_source_mapping_validates_filters(aws: EmbeddedAws, deploy_
                 FunctionName=function, EventSourceArn=queue_arn, FilterCriteria=criteria, Enabled=False
             )
         assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+# --- FIFO -------------------------------------------------------------------------------------------------
+def _groups(aws: EmbeddedAws, table: str) -> dict[str, list[int]]:
+    return {item["groupId"]["S"]: [int(n["N"]) for n in item["seqs"]["L"]] for item in _items(aws, table)}
+
+
+def test_fifo_partial_batch_failures_keep_each_group_in_order(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a FIFO queue mapped with ReportBatchItemFailures to a function that stops at its first failure
+    # and reports it with every later message (AWS's advice for FIFO)
+    stack = deploy_compat("sqs_fifo_partial_batch")
+    queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
+
+    # When group A's third message fails once, and group B's messages share the queue
+    entries = [
+        {
+            "Id": f"a{n}",
+            "MessageGroupId": "A",
+            "MessageBody": json.dumps({"seq": n, "fail_first_time": n == 3}),
+        }
+        for n in range(1, 6)
+    ] + [{"Id": f"b{n}", "MessageGroupId": "B", "MessageBody": json.dumps({"seq": n})} for n in range(1, 4)]
+    aws.client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+    # Then every message is processed exactly once, each group in its send order (the failed message and
+    # those after it came back, in order, once their visibility timeout ended)
+    expected = {"A": [1, 2, 3, 4, 5], "B": [1, 2, 3]}
+    assert poll_until(lambda: _groups(aws, table) == expected, timeout_s=60), _groups(aws, table)
+    assert poll_until(lambda: _depth(aws, queue_url) == 0, timeout_s=30)
+    assert _depth(aws, stack.outputs["DeadLetterQueueUrl"]) == 0
+
+
+def test_fifo_deduplicates_by_content_and_by_deduplication_id(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a FIFO queue with ContentBasedDeduplication, whose first message was already processed and deleted
+    stack = deploy_compat("sqs_fifo_partial_batch")
+    queue_url, table = stack.outputs["QueueUrl"], stack.outputs["TableName"]
+    sqs = aws.client("sqs")
+    first = sqs.send_message(QueueUrl=queue_url, MessageGroupId="C", MessageBody=json.dumps({"seq": 1}))
+    assert poll_until(lambda: _groups(aws, table) == {"C": [1]} and _depth(aws, queue_url) == 0, timeout_s=60)
+
+    # When the same body is sent again within 5 minutes, and two bodies share a MessageDeduplicationId
+    again = sqs.send_message(QueueUrl=queue_url, MessageGroupId="C", MessageBody=json.dumps({"seq": 1}))
+    for seq, dedup_id in ((1, "order-7"), (2, "order-7"), (3, "order-8")):
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageGroupId="D",
+            MessageBody=json.dumps({"seq": seq}),
+            MessageDeduplicationId=dedup_id,
+        )
+
+    # Then SQS accepts the duplicates, answering with the first message's id, but delivers each id once
+    assert again["MessageId"] == first["MessageId"]
+    assert again["SequenceNumber"] == first["SequenceNumber"]
+    expected = {"C": [1], "D": [1, 3]}
+    assert poll_until(lambda: _groups(aws, table) == expected and _depth(aws, queue_url) == 0, timeout_s=60)
+    assert _groups(aws, table) == expected
