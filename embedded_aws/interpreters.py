@@ -58,6 +58,8 @@ class Interpreter:
     version: tuple[int, int]
     host: bool
     note: str = ""
+    #: The runtime's Python was wanted and is not installed here (so code may not run as on Lambda).
+    missing: bool = False
 
     @property
     def label(self) -> str:
@@ -176,6 +178,7 @@ def resolve(runtime: str, code_dir: Path) -> Interpreter:
         sys.executable,
         _HOST,
         host=True,
+        missing=True,
         note=(
             f"runs on the host's {host}, not {runtime}: no {wanted} found (on PATH, in pyenv, or named by "
             f"{env_variable(runtime)}); code that needs {runtime} may fail"

@@ -305,6 +305,7 @@ class FunctionPool:
         if config.runtime is not None:
             self.interpreter = interpreters.resolve(config.runtime, config.code_dir)
             notes = [self.interpreter.note] if self.interpreter.note else []
+            missing: list[str] = []
             if runtime_dir is not None:
                 self._runtime_dir, missing = runtime_dir(self.interpreter.version)
                 if missing and not self.interpreter.host:
@@ -312,7 +313,10 @@ class FunctionPool:
             self.stats.interpreter = self.interpreter.label
             self.stats.interpreter_note = "; ".join(notes)
             if self.stats.interpreter_note:
-                log.warning("Function %s %s", config.name, self.stats.interpreter_note)
+                # A missing interpreter or package is a warning; running on the host by choice is not.
+                alarming = self.interpreter.missing or (missing and not self.interpreter.host)
+                level = logging.WARNING if alarming else logging.INFO
+                log.log(level, "Function %s %s", config.name, self.stats.interpreter_note)
         self._idle: collections.deque[Worker] = collections.deque()
         self._all: set[Worker] = set()  # idle and busy: what close() must stop
         self._lock = threading.Lock()

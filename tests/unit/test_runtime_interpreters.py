@@ -64,7 +64,7 @@ def test_a_missing_interpreter_falls_back_to_the_host_and_says_why(nowhere: Path
     found = interpreters.resolve("python3.14", nowhere)
 
     # Then it runs on the host, and the note names what was looked for and how to configure one
-    assert found.host and found.executable == sys.executable
+    assert found.host and found.executable == sys.executable and found.missing
     assert "not python3.14: no python3.14 found" in found.note
     assert "EMBEDDED_AWS_PYTHON3_14" in found.note
 
@@ -121,7 +121,7 @@ def test_code_with_build_dependencies_runs_on_the_host(nowhere: Path, marker: st
     found = interpreters.resolve("python3.14", nowhere)
 
     # Then it runs on the host, where those dependencies are installed, and the note names the file
-    assert found.host
+    assert found.host and not found.missing
     assert marker in found.note
 
 
