@@ -345,6 +345,51 @@ def _aws_sdk_eval_service_task(
     env.stack.append(json_safe(response))
 
 
+def _sfn_eval_service_task(
+    self: Any,
+    env: Any,
+    resource_runtime_part: Any,
+    normalised_parameters: dict[str, Any],
+    state_credentials: Any,
+) -> None:
+    """states:startExecution & co. take Step Functions' PascalCase parameters; botocore wants camelCase."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    client = boto_client_for(
+        service="stepfunctions", region=resource_runtime_part.region, state_credentials=state_credentials
+    )
+    model = client.meta.service_model
+    api_action = self._get_boto_service_action()
+    operation = next(name for name in model.operation_names if _snake(name) == api_action)
+    converted = _to_boto_params(normalised_parameters, model.operation_model(operation).input_shape, "json")
+    normalised_parameters.clear()
+    normalised_parameters.update(converted)
+    _originals["sfn_eval_service_task"](
+        self, env, resource_runtime_part, normalised_parameters, state_credentials
+    )
+    output_shape = model.operation_model(operation).output_shape
+    if output_shape is not None:
+        env.stack[-1] = _from_boto_response(env.stack[-1], output_shape)
+
+
+def _pascal_sync_resolver(original: Any) -> Any:
+    """`.sync`/`.sync:2` results are DescribeExecution's fields in PascalCase, as the optimised integration
+    answers them."""
+
+    def build(self: Any, *args: Any, **kwargs: Any) -> Any:
+        resolver = original(self, *args, **kwargs)
+
+        def resolve() -> Any:
+            result = resolver()
+            if isinstance(result, dict) and result and all(key[:1].islower() for key in result):
+                return {key[:1].upper() + key[1:]: value for key, value in result.items()}
+            return result
+
+        return resolve
+
+    return build
+
+
 def _snake(name: str) -> str:
     from botocore import xform_name
 
@@ -745,6 +790,7 @@ def install() -> None:
         state_task_service_aws_sdk,
         state_task_service_dynamodb,
         state_task_service_lambda,
+        state_task_service_sfn,
         state_task_service_sqs,
     )
     from moto.stepfunctions.parser.asl.jsonata import jsonata as jsonata_module
@@ -764,6 +810,7 @@ def install() -> None:
         service_from_error=service._from_error,
         aws_sdk_from_error=aws_sdk._from_error,
         sqs_from_error=sqs._from_error,
+        sfn_eval_service_task=state_task_service_sfn.StateTaskServiceSfn._eval_service_task,
         evaluation_environment=ExecutionWorker._get_evaluation_environment,
         parse=AmazonStateLanguageParser.parse,
         map_run=component._map_run,
@@ -780,6 +827,10 @@ def install() -> None:
     aws_sdk._eval_service_task = _aws_sdk_eval_service_task
     aws_sdk._from_error = _aws_sdk_from_error
     sqs._from_error = _sqs_from_error
+    sfn_task = state_task_service_sfn.StateTaskServiceSfn
+    sfn_task._eval_service_task = _sfn_eval_service_task
+    sfn_task._build_sync_resolver = _pascal_sync_resolver(sfn_task._build_sync_resolver)
+    sfn_task._build_sync2_resolver = _pascal_sync_resolver(sfn_task._build_sync2_resolver)
     StepFunctionResponse.send_task_failure = _send_task_failure_response
     ExecutionWorker._get_evaluation_environment = _evaluation_environment
     state_module.StateData = _state_data

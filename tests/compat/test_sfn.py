@@ -495,3 +495,18 @@ def test_a_jsonata_state_machine_runs(aws: EmbeddedAws, deploy_compat: DeployCom
     # When they do not, Then the Fail state's JSONata Cause reads the assigned variable
     small = _run(aws, arn, {"numbers": [1], "name": "bo"})
     assert (small["status"], small["error"], small["cause"]) == ("FAILED", "TooSmall", "total was 1")
+
+
+def test_start_execution_sync_2_waits_for_the_child_and_returns_its_output_as_json(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a parent running a child workflow through states:startExecution.sync:2 (PascalCase parameters)
+    stack = deploy_compat("sfn_sdk_dynamodb")
+
+    # When the parent runs
+    output = _output(_run(aws, stack.outputs["ParentFlowArn"], {"userId": "u-3"}))
+
+    # Then its result is the child's DescribeExecution in PascalCase, Output parsed as JSON
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Output"] == {"greeting": "hi u-3"}
+    assert output["ExecutionArn"].startswith("arn:aws:states:")
