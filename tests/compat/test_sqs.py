@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -161,3 +162,150 @@ def test_fifo_deduplicates_by_content_and_by_deduplication_id(
     expected = {"C": [1], "D": [1, 3]}
     assert poll_until(lambda: _groups(aws, table) == expected and _depth(aws, queue_url) == 0, timeout_s=60)
     assert _groups(aws, table) == expected
+
+
+# --- DLQ redrive ------------------------------------------------------------------------------------------
+def _bodies(aws: EmbeddedAws, table: str) -> set[str]:
+    return {item["body"]["S"] for item in _items(aws, table) if item["id"]["S"] != "config"}
+
+
+def _set_downstream(aws: EmbeddedAws, table: str, *, down: bool) -> None:
+    aws.client("dynamodb").put_item(
+        TableName=table, Item={"id": {"S": "config"}, "downstream_down": {"BOOL": down}}
+    )
+
+
+def test_messages_parked_in_the_dlq_are_redriven_to_their_source_queue(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a function failing every batch, so its queue parks messages in the DLQ after 2 receives
+    stack = deploy_compat("sqs_dlq_redrive")
+    out = stack.outputs
+    _set_downstream(aws, out["TableName"], down=True)
+    sqs = aws.client("sqs")
+    sent = {f"job-{n}" for n in range(3)}
+    for body in sorted(sent):
+        sqs.send_message(QueueUrl=out["QueueUrl"], MessageBody=body)
+    assert poll_until(lambda: _depth(aws, out["DeadLetterQueueUrl"]) == 3, timeout_s=60)
+    assert _depth(aws, out["QueueUrl"]) == 0
+
+    # And each parked message names the queue it came from, as SQS records it
+    parked = sqs.receive_message(
+        QueueUrl=out["DeadLetterQueueUrl"], MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert {m["Attributes"]["DeadLetterQueueSourceArn"] for m in parked} == {out["QueueArn"]}
+    for message in parked:  # visible again, so the move task can take them
+        sqs.change_message_visibility(
+            QueueUrl=out["DeadLetterQueueUrl"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+
+    # When the fault is fixed and a move task redrives the DLQ with no destination
+    _set_downstream(aws, out["TableName"], down=False)
+    handle = sqs.start_message_move_task(SourceArn=out["DeadLetterQueueArn"])["TaskHandle"]
+
+    # Then the task completes, having moved all three messages back to their source queue...
+    def finished() -> dict[str, Any] | None:
+        task: dict[str, Any] = sqs.list_message_move_tasks(SourceArn=out["DeadLetterQueueArn"])["Results"][0]
+        return task if task["Status"] != "RUNNING" else None
+
+    task = poll_until(finished, timeout_s=30)
+    assert task is not None
+    assert task["Status"] == "COMPLETED"
+    assert task["ApproximateNumberOfMessagesMoved"] == task["ApproximateNumberOfMessagesToMove"] == 3
+    assert "TaskHandle" not in task and "DestinationArn" not in task
+    assert handle
+    # ...where the function processes them, and both queues end empty
+    assert poll_until(lambda: _bodies(aws, out["TableName"]) == sent, timeout_s=60)
+    assert poll_until(lambda: _depth(aws, out["QueueUrl"]) + _depth(aws, out["DeadLetterQueueUrl"]) == 0, 30)
+
+
+def test_a_move_task_can_be_rate_limited_listed_and_cancelled(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given ten messages in the DLQ
+    stack = deploy_compat("sqs_dlq_redrive")
+    out = stack.outputs
+    sqs = aws.client("sqs")
+    for n in range(10):
+        sqs.send_message(QueueUrl=out["DeadLetterQueueUrl"], MessageBody=f"parked-{n}")
+
+    # When a task moves them to another queue at one message per second
+    handle = sqs.start_message_move_task(
+        SourceArn=out["DeadLetterQueueArn"],
+        DestinationArn=out["ParkingQueueArn"],
+        MaxNumberOfMessagesPerSecond=1,
+    )["TaskHandle"]
+
+    # Then it is listed as RUNNING with its handle, and a second task on the same DLQ is refused
+    running = sqs.list_message_move_tasks(SourceArn=out["DeadLetterQueueArn"], MaxResults=10)["Results"]
+    assert [t["Status"] for t in running] == ["RUNNING"]
+    assert running[0]["TaskHandle"] == handle
+    assert running[0]["DestinationArn"] == out["ParkingQueueArn"]
+    assert running[0]["MaxNumberOfMessagesPerSecond"] == 1
+    assert running[0]["ApproximateNumberOfMessagesToMove"] == 10
+    with pytest.raises(ClientError) as second:
+        sqs.start_message_move_task(SourceArn=out["DeadLetterQueueArn"])
+    error = second.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidParameterValue",
+        "There is already a task running. Only one active task is allowed for a source queue arn "
+        "at a given time.",
+    )
+
+    # And when it is cancelled, it stops part-way, reporting what it moved
+    moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
+    assert moved < 10
+    cancelled = sqs.list_message_move_tasks(SourceArn=out["DeadLetterQueueArn"])["Results"][0]
+    assert cancelled["Status"] == "CANCELLED"
+    assert "TaskHandle" not in cancelled
+    assert _depth(aws, out["ParkingQueueUrl"]) + _depth(aws, out["DeadLetterQueueUrl"]) == 10
+
+
+def _error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as refused:
+        call(**kwargs)
+    error = refused.value.response
+    return error["Error"]["Code"], error["Error"]["Message"], error["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_move_task_errors_are_awss(aws: EmbeddedAws, deploy_compat: DeployCompat) -> None:
+    # Given a queue with a DLQ
+    stack = deploy_compat("sqs_dlq_redrive")
+    out = stack.outputs
+    sqs = aws.client("sqs")
+    missing = out["QueueArn"].rsplit(":", 1)[0] + ":no-such-queue"
+
+    # Then each invalid request is answered as SQS answers it
+    assert _error(sqs.start_message_move_task, SourceArn=out["QueueArn"]) == (
+        "InvalidParameterValue",
+        "Source queue must be configured as a Dead Letter Queue.",
+        400,
+    )
+    assert _error(sqs.start_message_move_task, SourceArn=missing) == (
+        "ResourceNotFoundException",
+        "The resource that you specified for the SourceArn parameter doesn't exist.",
+        404,
+    )
+    assert _error(
+        sqs.start_message_move_task, SourceArn=out["DeadLetterQueueArn"], DestinationArn=missing
+    ) == (
+        "ResourceNotFoundException",
+        "The resource that you specified for the DestinationArn parameter doesn't exist.",
+        404,
+    )
+    assert _error(sqs.cancel_message_move_task, TaskHandle="not-a-handle") == (
+        "InvalidParameterValue",
+        "Value for parameter TaskHandle is invalid.",
+        400,
+    )
+    unknown_task = base64.b64encode(
+        json.dumps(
+            {"taskId": "00000000-0000-0000-0000-000000000000", "sourceArn": out["DeadLetterQueueArn"]}
+        ).encode()
+    ).decode()
+    assert _error(sqs.cancel_message_move_task, TaskHandle=unknown_task) == (
+        "ResourceNotFoundException",
+        "Task does not exist.",
+        404,
+    )
+    assert sqs.list_message_move_tasks(SourceArn=out["DeadLetterQueueArn"])["Results"] == []
