@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from embedded_aws.esm import Mapping, failed_item_ids, sqs_record
+from embedded_aws.esm import Mapping, failed_item_ids, filter_patterns, passes_filters, sqs_record
 from embedded_aws.runtime import InvokeResult
 
 IDS = ["m1", "m2", "m3"]
@@ -102,3 +102,64 @@ def test_mapping_defaults_follow_lambda() -> None:
         False,
         2,
     )
+
+
+def _record(body: str, **extra: Any) -> dict[str, Any]:
+    return {"messageId": "m1", "body": body, "attributes": {"ApproximateReceiveCount": "1"}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "body", "passes"),
+    [
+        # JSON body, JSON pattern: matched on the body's fields
+        ({"body": {"kind": ["order"]}}, '{"kind": "order"}', True),
+        ({"body": {"kind": ["order"]}}, '{"kind": "refund"}', False),
+        # Plain-text body, plain-text pattern
+        ({"body": [{"prefix": "URGENT"}]}, "URGENT: now", True),
+        ({"body": ["hello"]}, "hello", True),
+        # Mismatched forms: Lambda drops the message
+        ({"body": [{"prefix": "{"}]}, '{"kind": "order"}', False),
+        ({"body": {"kind": [{"exists": False}]}}, "plain text", False),
+        # A JSON body that is not an object is a plain string
+        ({"body": ["[1, 2]"]}, "[1, 2]", True),
+        # No body rule: metadata only
+        ({"attributes": {"ApproximateReceiveCount": ["1"]}}, "anything", True),
+        ({"attributes": {"ApproximateReceiveCount": ["2"]}}, "anything", False),
+    ],
+)
+def test_sqs_filters_follow_lambdas_body_rules(pattern: dict[str, Any], body: str, passes: bool) -> None:
+    # Given one filter and a record, When filtered, Then it passes as Lambda's SQS filtering table says
+    assert passes_filters((pattern,), _record(body)) is passes
+
+
+def test_a_record_passes_if_any_filter_matches_and_with_no_filters() -> None:
+    # Given two filters, Then either one matching is enough; with no filters every record passes
+    filters = ({"body": {"a": [1]}}, {"body": {"b": [2]}})
+    assert passes_filters(filters, _record('{"b": 2}'))
+    assert not passes_filters(filters, _record('{"c": 3}'))
+    assert passes_filters((), _record("x"))
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        {"Filters": [{"Pattern": "{not json"}]},
+        {"Filters": [{"Pattern": '{"body": "x"}'}]},
+        {"Filters": [{"Pattern": json.dumps({"body": ["x" * 4100]})}]},
+        {"Filters": [{}]},
+        {"Filters": "nope"},
+    ],
+)
+def test_invalid_filter_criteria_get_lambdas_message(criteria: Any) -> None:
+    # Given criteria Lambda cannot parse, Then the message is Lambda's
+    with pytest.raises(ValueError, match=r"^Invalid filter pattern definition\.$"):
+        filter_patterns(criteria)
+
+
+def test_at_most_five_filters_per_mapping() -> None:
+    # Given six filters (Lambda's default quota is five), Then they are refused
+    with pytest.raises(ValueError, match="limit of 5 filters"):
+        filter_patterns({"Filters": [{"Pattern": json.dumps({"body": {"n": [i]}})} for i in range(6)]})
+    # And five, or none, are fine
+    assert len(filter_patterns({"Filters": [{"Pattern": '{"body": {"n": [1]}}'}] * 5})) == 5
+    assert filter_patterns(None) == () and filter_patterns({"Filters": []}) == ()
