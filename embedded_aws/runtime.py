@@ -441,9 +441,15 @@ class FunctionPool:
                     reply = worker.invoke(request, request_id, trace_id)
                 except _WorkerGoneError as gone:
                     error = self._failure(request_id, gone, "invoke")
-                    worker.log(
-                        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {error['errorMessage']}"
-                    )
+                    if gone.timed_out:  # as Lambda logs it: `<time> <request id> Task timed out after …`
+                        now = time.time()
+                        stamp = (
+                            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                            + f".{int(now * 1000) % 1000:03d}Z"
+                        )
+                        worker.log(f"{stamp} {request_id} {error['errorMessage'].split('Error: ', 1)[-1]}")
+                    else:
+                        worker.log(f"{error['errorMessage']}\n{error['errorType']}")
                     payload = json.dumps(error)
                 else:
                     keep = True
@@ -506,11 +512,16 @@ class FunctionPool:
         record: dict[str, Any] = {"requestId": result.request_id, "metrics": metrics, "status": status}
         if result.error is not None:
             record["errorType"] = result.error_type
+        status = ""
+        if result.error_type == "Sandbox.Timedout":
+            status = "\tStatus: timeout"
+        elif result.error_type and result.error_type.startswith(("Runtime.", "Function.")):
+            status = f"\tStatus: error\tError Type: {result.error_type}"
         worker.platform(
             "report",
             f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
             f"Billed Duration: {metrics['billedDurationMs']} ms\t"
-            f"Memory Size: {self.config.memory_mb} MB{init}",
+            f"Memory Size: {self.config.memory_mb} MB{init}{status}",
             record,
         )
 
