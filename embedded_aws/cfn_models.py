@@ -484,6 +484,18 @@ def _bucket_extra(resource: Any, cfn: dict[str, Any], account_id: str, region: s
         _apply_bucket_properties(resource, cfn.get("Properties", {}), account_id, region)
 
 
+def _generated_name(resource_name: str, limit: int) -> str:
+    """CloudFormation's generated name cut to the type's length limit, keeping the unique suffix.
+
+    moto names resources `<stack>-<LogicalId>-<SUFFIX>` whatever their length; AWS shortens generated names to
+    fit (state machines: 80 characters), so a long stack name must not fail the deploy.
+    """
+    if len(resource_name) <= limit:
+        return resource_name
+    head, _, suffix = resource_name.rpartition("-")
+    return f"{head[: limit - len(suffix) - 1]}-{suffix}"
+
+
 def _create_state_machine(
     cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
 ) -> Any:
@@ -504,7 +516,7 @@ def _create_state_machine(
     if substitutions:
         definition = substitute_definition(definition, substitutions)
     return get_backend(account_id, region_name).create_state_machine(
-        props.get("StateMachineName", resource_name),
+        props.get("StateMachineName") or _generated_name(resource_name, 80),
         definition,
         props.get("RoleArn", ""),
         tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],

@@ -147,6 +147,9 @@ class EmbeddedAws:
         limits.install()  # SNS/SQS message sizes as AWS counts them
         sqs.install()  # FIFO order and dedup, DLQ source of each message, DLQ redrive move tasks
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto's interpreter logs every caught task failure (Retry/Catch at work) at ERROR with a whole-state
+        # dump; executions report their failures through the API, their history and their log groups.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
         self._server = AwsServer(self.host, self.port, self.server_errors)  # AWS-shaped errors, never HTML
         self._server.start()

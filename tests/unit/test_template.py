@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from embedded_aws.cfn_models import substitute_definition
+from embedded_aws.cfn_models import _generated_name, substitute_definition
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
 from embedded_aws.template import check_supported, condition_values, load_template, plan_deploy
 from tests.conftest import ROOT, TEMPLATES
@@ -118,10 +118,27 @@ def test_event_source_mapping_features_the_pollers_lack_are_refused() -> None:
         "Resources": {
             "Mapping": {
                 "Type": "AWS::Lambda::EventSourceMapping",
-                "Properties": {"FunctionName": "f", "EventSourceArn": "q", "BisectBatchOnFunctionError": True},
+                "Properties": {
+                    "FunctionName": "f",
+                    "EventSourceArn": "q",
+                    "BisectBatchOnFunctionError": True,
+                },
             }
         }
     }
     # Then the deploy is refused, naming the property
     with pytest.raises(UnsupportedResourceError, match="Mapping sets BisectBatchOnFunctionError"):
         check_supported(template, {"AWS::Lambda::EventSourceMapping"})
+
+
+def test_generated_state_machine_names_fit_aws_limit_and_keep_their_suffix() -> None:
+    # Given the name moto generates for a state machine in a stack with a long name
+    generated = f"{'long-stack-name-' * 5}MyStateMachine-ABCDEF123456"
+
+    # When it is cut to the 80 characters AWS allows
+    name = _generated_name(generated, 80)
+
+    # Then it fits and stays unique by its suffix; a short name is kept as it is
+    assert len(name) == 80
+    assert name.endswith("-ABCDEF123456")
+    assert _generated_name("s-Machine-XYZ", 80) == "s-Machine-XYZ"
