@@ -221,11 +221,26 @@ def unhonoured_properties(template: dict[str, Any], conditions: dict[str, bool] 
             problems.append(
                 f"Topic {logical_id}: DataProtectionPolicy (messages are neither audited nor masked)"
             )
-        elif kind == "AWS::S3::Bucket" and props.get("ReplicationConfiguration"):
-            problems.append(f"Bucket {logical_id}: ReplicationConfiguration (objects are not replicated)")
         elif kind == "AWS::ApiGateway::RestApi":
             problems.append(
                 f"REST API {logical_id}: the embedded AWS creates API Gateway resources but serves no HTTP "
                 "requests to them yet"
             )
     return problems
+
+
+def not_performed(template: dict[str, Any], conditions: dict[str, bool] | None = None) -> list[str]:
+    """Properties the embedded AWS stores but does not act on, where that changes no delivery or outcome.
+
+    A bucket's replication (a backup copy elsewhere) is one: the stack works the same without the copy, so it
+    is accepted with a warning rather than refused.
+    """
+    conditions = conditions or {}
+    notes: list[str] = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if "Condition" in resource and not conditions.get(resource["Condition"], True):
+            continue
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::S3::Bucket" and props.get("ReplicationConfiguration"):
+            notes.append(f"Bucket {logical_id}: ReplicationConfiguration (objects are not replicated)")
+    return notes

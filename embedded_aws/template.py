@@ -20,8 +20,11 @@ from typing import Any
 
 import yaml
 
+from embedded_aws import limits
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
 from embedded_aws.events import check_template as check_eventbridge
+
+log = logging.getLogger(__name__)
 
 #: The AWS managed policies a template may name, so translation never calls IAM.
 MANAGED_POLICIES = {
@@ -430,5 +433,13 @@ def plan_deploy(
     conditions = condition_values(template, parameters, pseudo)
     check_eventbridge(template, conditions)  # names the EventBridge feature refused (events.py)
     check_supported(template, supported, conditions)
+    unhonoured = limits.unhonoured_properties(template, conditions)
+    if unhonoured:
+        raise UnsupportedResourceError(
+            f"The embedded AWS cannot honour {'; '.join(unhonoured)}. Remove them, or put them behind a "
+            "Condition that is false locally."
+        )
+    for note in limits.not_performed(template, conditions):
+        log.warning("Stored but not performed locally: %s", note)
     plan.template = template
     return plan

@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -218,11 +219,12 @@ def test_a_token_nobody_issued_is_an_invalid_token(aws: EmbeddedAws) -> None:
     sfn = aws.client("stepfunctions")
 
     # When it is used, Then Step Functions answers InvalidToken
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: sfn.send_task_success(taskToken="not-a-token", output="{}"),
         lambda: sfn.send_task_failure(taskToken="not-a-token", error="E"),
         lambda: sfn.send_task_heartbeat(taskToken="not-a-token"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientError) as raised:
             call()
         assert raised.value.response["Error"]["Code"] == "InvalidToken"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedded_aws.limits import attribute_size, message_size, unhonoured_properties
+from embedded_aws.limits import attribute_size, message_size, not_performed, unhonoured_properties
 
 
 def test_message_size_counts_utf8_bytes_not_characters() -> None:
@@ -97,3 +97,21 @@ def test_other_resources_and_conditions() -> None:
     # Then the API and the topic are named; the bucket that is not created is not
     problems = unhonoured_properties(template, {"InCloud": False})
     assert [p.split(":")[0] for p in problems] == ["REST API Api", "Topic Topic"]
+
+
+def test_replication_is_accepted_as_stored_but_not_performed() -> None:
+    # Given a bucket replicating to a backup (it changes no delivery: the stack works without the copy)
+    template = _template(
+        {
+            "Primary": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"ReplicationConfiguration": {"Role": "r", "Rules": []}},
+            }
+        }
+    )
+
+    # Then it is not refused, and it is named among what is stored but not performed
+    assert unhonoured_properties(template) == []
+    assert not_performed(template) == [
+        "Bucket Primary: ReplicationConfiguration (objects are not replicated)"
+    ]
