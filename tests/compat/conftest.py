@@ -6,6 +6,8 @@ embedded AWS, drives it with boto3 and asserts what AWS documents.
 
 from __future__ import annotations
 
+import statistics
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from tests.conftest import Deploy
 COMPAT = Path(__file__).resolve().parent
 
 DeployCompat = Callable[..., DeployedStack]
+#: Seconds each compat template took to deploy (create to CREATE_COMPLETE with functions live), this session.
+DEPLOY_SECONDS: dict[str, list[float]] = defaultdict(list)
 
 
 @pytest.fixture
@@ -24,7 +28,9 @@ def deploy_compat(deploy: Deploy) -> DeployCompat:
     """Deploy `tests/compat/<name>/template.yaml` as a stack named after the test."""
 
     def _deploy(name: str, parameters: dict[str, str] | None = None) -> DeployedStack:
-        return deploy(COMPAT / name / "template.yaml", parameters)
+        stack = deploy(COMPAT / name / "template.yaml", parameters)
+        DEPLOY_SECONDS[name].append(stack.seconds)
+        return stack
 
     return _deploy
 
@@ -33,3 +39,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if COMPAT in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.compat)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line of figures for the corpus: templates deployed and the median deploy time."""
+    if not DEPLOY_SECONDS:
+        return
+    medians = {name: statistics.median(seconds) for name, seconds in DEPLOY_SECONDS.items()}
+    slowest = max(medians, key=medians.__getitem__)
+    terminalreporter.write_line(
+        f"compat corpus: {len(medians)} templates deployed, median deploy "
+        f"{statistics.median(medians.values()):.2f} s (slowest {slowest}: {medians[slowest]:.2f} s)"
+    )
