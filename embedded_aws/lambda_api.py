@@ -7,7 +7,8 @@
   `RequestEntityTooLargeException` (HTTP 413) and Lambda's messages, a body that is not JSON with
   `InvalidRequestContentException`, and a throttled function with `TooManyRequestsException` (429).
   moto's own response check (`sys.getsizeof(payload) > 6000000`) is replaced: the local runtime applies
-  Lambda's 6291556-byte response limit as `Function.ResponseSizeTooLarge`.
+  Lambda's 6291556-byte response limit as `Function.ResponseSizeTooLarge`. Invoke answers with the
+  invocation's request id (`x-amzn-RequestId`), as Lambda does.
 """
 
 from __future__ import annotations
@@ -163,6 +164,15 @@ def _invoke_response(self: LambdaResponse) -> tuple[int, dict[str, str], str | b
     return 200, response_headers, payload
 
 
+def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """moto's response enrichment, keeping an Invoke's request id (Lambda answers with the invocation's)."""
+    invocation_id = headers.get("x-amzn-requestid")
+    headers, body = _originals["enrich_response"](headers, body)
+    if invocation_id:
+        headers["x-amzn-requestid"] = invocation_id
+    return headers, body
+
+
 def install() -> None:
     """Patch moto's Lambda models and Invoke response. Idempotent."""
     if _originals:
@@ -172,9 +182,12 @@ def install() -> None:
     _originals["get_configuration"] = LambdaFunction.get_configuration
     _originals["update_configuration"] = LambdaFunction.update_configuration
     _originals["invoke_response"] = LambdaResponse.invoke
+    _originals["enrich_response"] = LambdaResponse._enrich_response
     LambdaFunction.__init__ = _init
     from_cfn: Any = classmethod(_from_cloudformation)  # type: ignore[arg-type]
     LambdaFunction.create_from_cloudformation_json = from_cfn
     LambdaFunction.get_configuration = _get_configuration
     LambdaFunction.update_configuration = _update_configuration
     LambdaResponse.invoke = amz_crc32(_invoke_response)
+    enrich: Any = staticmethod(_enrich_response)
+    LambdaResponse._enrich_response = enrich

@@ -36,6 +36,7 @@ from moto.sqs.models import Queue
 
 from embedded_aws import lambda_api
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+from embedded_aws.runtime import TAIL_BYTES, last_invocation
 
 
 class Router(Protocol):
@@ -77,8 +78,13 @@ def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_head
         raise lambda_api.ServiceError(exc.message) from exc
     if error is not None:
         response_headers["x-amz-function-error"] = "Unhandled"
+    result = last_invocation()  # this thread's: the one just made
+    if result is not None:
+        response_headers["x-amzn-requestid"] = result.request_id  # as on Lambda: the invocation's id
     if invocation_type == "RequestResponse":
-        response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
+        wants_tail = str((request_headers or {}).get("x-amz-log-type", "")).lower() == "tail"
+        tail = result.log() if wants_tail and result is not None and result.log is not None else ""
+        response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()[-TAIL_BYTES:]).decode()
     return payload.encode("utf-8", "surrogateescape")
 
 

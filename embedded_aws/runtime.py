@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -84,6 +85,8 @@ class InvokeResult:
     error: dict[str, Any] | None
     duration_ms: float
     cold_start: bool
+    #: The invocation's log (START to REPORT), waiting briefly for the last lines: Invoke's `LogType: Tail`.
+    log: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def errored(self) -> bool:
@@ -106,6 +109,19 @@ class FunctionStats:
     #: The Python the workers run on, and why when it is not the one `Runtime` names (empty when it is).
     interpreter: str = ""
     interpreter_note: str = ""
+
+
+#: Bytes of an invocation's log kept for Invoke's `LogType: Tail` (Lambda returns the last 4 KB).
+TAIL_BYTES = 4096
+#: Lines through the log pipe that mark where an invocation's log starts and ends; never written out.
+_MARK = b"\x00embedded-aws "
+_last = threading.local()
+
+
+def last_invocation() -> InvokeResult | None:
+    """The result of the latest invocation this thread made (what the Invoke API answers with)."""
+    result: InvokeResult | None = getattr(_last, "result", None)
+    return result
 
 
 #: Where log lines go besides the file: (function ARN, log group, log stream, [(epoch ms, line)]).
@@ -166,6 +182,9 @@ class Worker:
         self.init_ms = 0.0
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._captured = threading.Condition()
+        self._capture: tuple[str, collections.deque[str]] | None = None
+        self._logs: dict[str, str] = {}  # request id → its log's tail, for the latest few invocations
         self._pump = threading.Thread(
             target=self._drain, args=(log_r,), name=f"lambda-log-{config.name}", daemon=True
         )
@@ -187,6 +206,8 @@ class Worker:
                     data, pending = pending + b"\n", b""
                 else:
                     break
+                if _MARK in data or self._capture is not None:
+                    data = self._capture_lines(data)
                 self._log.write(data)
                 self._log.flush()
                 if self._sink is not None:
@@ -195,6 +216,46 @@ class Worker:
                     if lines:  # CloudWatch Logs takes no empty messages
                         self._sink(self.config.arn, self.config.log_group, self.log_stream, lines)
         self._log.close()
+        with self._captured:
+            self._capture = None
+            self._captured.notify_all()
+
+    def _capture_lines(self, data: bytes) -> bytes:
+        """Keep the tail of the current invocation's lines; returns `data` without the marks."""
+        kept: list[bytes] = []
+        for line in data.split(b"\n")[:-1]:
+            if line.startswith(_MARK):
+                kind, _, request_id = line[len(_MARK) :].decode().partition(" ")
+                with self._captured:
+                    if kind == "start":
+                        self._capture = (request_id, collections.deque())
+                    elif self._capture is not None and self._capture[0] == request_id:
+                        self._logs[request_id] = "".join(self._capture[1])[-TAIL_BYTES:]
+                        while len(self._logs) > 8:
+                            del self._logs[next(iter(self._logs))]
+                        self._capture = None
+                        self._captured.notify_all()
+                continue
+            kept.append(line)
+            if self._capture is not None:
+                lines = self._capture[1]
+                lines.append(line.decode("utf-8", "replace") + "\n")
+                while len(lines) > 1 and sum(map(len, lines)) > TAIL_BYTES:
+                    lines.popleft()
+        return b"".join(x + b"\n" for x in kept)
+
+    def mark(self, kind: str, request_id: str) -> None:
+        """Mark where an invocation's log starts (`start`) or ends (`end`) in the log stream."""
+        with contextlib.suppress(OSError):
+            os.write(self._log_w, _MARK + f"{kind} {request_id}\n".encode())
+
+    def log_of(self, request_id: str, timeout_s: float = 2.0) -> str:
+        """The last 4 KB of an invocation's log, once its end reached the pump (or the worker ended)."""
+        with self._captured:
+            self._captured.wait_for(
+                lambda: request_id in self._logs or not self._pump.is_alive(), timeout=timeout_s
+            )
+            return self._logs.get(request_id, "")
 
     def wait_ready(self) -> dict[str, Any] | None:
         """Wait for the init phase; returns the init error, if any."""
@@ -412,6 +473,7 @@ class FunctionPool:
             try:
                 if worker is None:
                     worker = self._spawn()
+                    worker.mark("start", request_id)
                     try:
                         error = worker.wait_ready()
                     except _WorkerGoneError as gone:
@@ -428,9 +490,12 @@ class FunctionPool:
                                 "errorType": error["errorType"],
                             },
                         )
-                        return self._record(
-                            InvokeResult(request_id, json.dumps(error), error, 0.0, True), started
-                        )
+                        worker.mark("end", request_id)
+                        failed = InvokeResult(request_id, json.dumps(error), error, 0.0, True)
+                        failed.log = functools.partial(worker.log_of, request_id)
+                        return self._record(failed, started)
+                if not cold:
+                    worker.mark("start", request_id)
                 if self._system_logs():
                     worker.platform(
                         "start",
@@ -466,6 +531,8 @@ class FunctionPool:
                     else:
                         payload = reply["payload"]
                 result = self._record(InvokeResult(request_id, payload, error, 0.0, cold), started, worker)
+                worker.mark("end", request_id)
+                result.log = functools.partial(worker.log_of, request_id)
             finally:
                 if worker is not None:
                     if keep:
@@ -611,6 +678,7 @@ class LambdaRuntime:
         """Invoke a function synchronously, as Lambda's RequestResponse invocation type does."""
         pool = self.pool(name_or_arn)
         result = pool.invoke(event)
+        _last.result = result
         for listener in self.listeners:
             listener(pool.config, result, source)
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -231,6 +232,27 @@ def test_function_logs_reach_cloudwatch_logs_in_the_functions_log_group(
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream)
 
 
+def test_log_type_tail_returns_the_invocations_log_and_its_request_id(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a function that logs
+    name = deploy_compat("lambda_logging").outputs["TextLogsFunctionName"]
+
+    # When it is invoked with LogType Tail, twice (a cold and a warm start)
+    for order in ("o-4", "o-5"):
+        response = _invoke(aws, name, {"order": order}, LogType="Tail")
+
+        # Then LogResult is the base64 tail of that invocation's log, from START to REPORT, under 4 KB
+        tail = base64.b64decode(response["LogResult"]).decode()
+        request_id = response["ResponseMetadata"]["RequestId"]  # the invocation's id, as on Lambda
+        lines = tail.splitlines()
+        assert len(tail.encode()) <= 4096
+        assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
+        assert any(line.endswith(f"\t{request_id}\torder {order} received") for line in lines)
+        assert lines[-1].startswith(f"REPORT RequestId: {request_id}\t")
+        assert not any(other in tail for other in ("o-4", "o-5") if other != order)
+
+
 # --- payload limits ----------------------------------------------------------------------------------------
 def test_asynchronous_invocations_over_1_mb_are_refused_with_413(
     aws: EmbeddedAws, deploy_compat: DeployCompat
@@ -321,6 +343,7 @@ def test_an_unhandled_exception_returns_lambdas_error_document(
     assert set(payload) == {"errorMessage", "errorType", "requestId", "stackTrace"}
     assert (payload["errorType"], payload["errorMessage"]) == ("OrderRejected", "order o-3 has no items")
     assert re.fullmatch(_UUID, payload["requestId"])
+    assert payload["requestId"] == response["ResponseMetadata"]["RequestId"]
     assert [frame.split(", in ")[1].split("\n")[0] for frame in payload["stackTrace"]] == ["raises", "reject"]
 
 
