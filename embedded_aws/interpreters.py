@@ -17,6 +17,7 @@ Python, the embedded AWS builds nothing, and the host's environment is where the
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -24,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,14 +219,14 @@ def admits(requires_python: str, version: tuple[int, int]) -> bool:
     return True
 
 
-def runtime_packages(target: Path, version: tuple[int, int]) -> list[str]:
-    """Fill `target` with links to the host's boto3 set that runs on `version`; returns what is left out.
+def runtime_packages(root: Path, version: tuple[int, int]) -> tuple[Path, list[str]]:
+    """A directory under `root` of links to the host's boto3 set that runs on `version`, and what is left out.
 
-    Lambda's runtime puts these on the path after the function's code (so a vendored boto3 wins).
+    Lambda's runtime puts these on the path after the function's code (so a vendored boto3 wins). The
+    directory is named after what it links to, made once and never changed: other embedded AWS processes
+    sharing the state directory may be running functions from it.
     """
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    links: dict[str, Path] = {}
     missing: list[str] = []
     for name, top_levels in RUNTIME_PACKAGES.items():
         try:
@@ -237,9 +239,19 @@ def runtime_packages(target: Path, version: tuple[int, int]) -> list[str]:
             missing.append(f"{name} {distribution.version} (requires Python {requires})")
             continue
         site = Path(str(distribution.locate_file("")))
-        for top_level in top_levels:
-            (target / top_level).symlink_to(site / top_level)
+        links.update({top_level: site / top_level for top_level in top_levels})
         info = Path(str(getattr(distribution, "_path", "")))
         if info.name.endswith(".dist-info"):  # so importlib.metadata.version("boto3") works, as on Lambda
-            (target / info.name).symlink_to(info)
-    return missing
+            links[info.name] = info
+    digest = hashlib.sha256(repr(sorted(links.items())).encode()).hexdigest()[:12]
+    target = root / f"python{version[0]}.{version[1]}-{digest}"
+    if not target.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
+        for link, source in links.items():
+            (staging / link).symlink_to(source)
+        try:
+            staging.rename(target)
+        except OSError:  # another process made it first: same name, same links
+            shutil.rmtree(staging)
+    return target, missing

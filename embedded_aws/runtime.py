@@ -649,8 +649,7 @@ class LambdaRuntime:
         """What Lambda's runtime provides for this Python (a directory, built once), and what is missing."""
         with self._lock:
             if version not in self._runtime_dirs:
-                target = self.runtime_root / f"python{version[0]}.{version[1]}"
-                self._runtime_dirs[version] = (target, interpreters.runtime_packages(target, version))
+                self._runtime_dirs[version] = interpreters.runtime_packages(self.runtime_root, version)
             return self._runtime_dirs[version]
 
     def unregister(self, name: str) -> None:

@@ -130,14 +130,16 @@ def test_the_runtime_directory_links_the_boto3_set_that_runs_on_the_target(tmp_p
     import importlib.metadata
 
     # When runtime directories are built for the host's version and for Python 3.9
-    host_missing = interpreters.runtime_packages(tmp_path / "host", sys.version_info[:2])
-    old_missing = interpreters.runtime_packages(tmp_path / "py39", (3, 9))
+    host_dir, host_missing = interpreters.runtime_packages(tmp_path, sys.version_info[:2])
+    _, old_missing = interpreters.runtime_packages(tmp_path, (3, 9))
 
     # Then the host's has every package (and its metadata), linked to the host's files
     assert host_missing == []
     for name in ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py"):
-        assert (tmp_path / "host" / name).is_symlink()
-    assert list((tmp_path / "host").glob("boto3-*.dist-info"))
+        assert (host_dir / name).is_symlink()
+    assert list(host_dir.glob("boto3-*.dist-info"))
+    # ...built once: a second call (another embedded AWS on the same state directory) finds the same one
+    assert interpreters.runtime_packages(tmp_path, sys.version_info[:2]) == (host_dir, [])
     # ...and 3.9's leaves out exactly what declares it cannot run there
     for name in interpreters.RUNTIME_PACKAGES:
         requires = importlib.metadata.distribution(name).metadata["Requires-Python"] or ""
