@@ -52,7 +52,6 @@ from moto.events.exceptions import (
 from moto.events.models import EventBus, EventsBackend, Rule, events_backends
 from moto.events.responses import EventsHandler
 from moto.s3 import notifications as s3_notifications
-from moto.s3.models import S3Backend
 from moto.scheduler.models import scheduler_backends
 
 from embedded_aws import patterns, scheduler
@@ -1189,15 +1188,6 @@ def _send_s3_to_eventbridge(account_id: str, bucket: Any, event_name: str, key: 
         log.exception("S3 → EventBridge: could not send %s for s3://%s/%s", event_name, bucket.name, key.name)
 
 
-def _set_delete_marker(self: S3Backend, bucket_name: str, key_name: str) -> Any:
-    marker = _originals["set_delete_marker"](self, bucket_name, key_name)
-    bucket = self.get_bucket(bucket_name)
-    config = bucket.notification_configuration
-    if config is not None and config.event_bridge is not None:
-        _send_s3_to_eventbridge(self.account_id, bucket, "s3:ObjectRemoved:DeleteMarkerCreated", marker)
-    return marker
-
-
 _REFUSED_APIS = {
     "create_archive": "event archives and replays are not supported by the embedded AWS",
     "start_replay": "event archives and replays are not supported by the embedded AWS",
@@ -1219,14 +1209,12 @@ def _patch() -> None:
     _originals["put_events"] = EventsBackend.put_events
     _originals["put_targets"] = EventsBackend.put_targets
     _originals["put_rule"] = EventsBackend.put_rule
-    _originals["set_delete_marker"] = S3Backend._set_delete_marker
     EventsBackend.put_events = _put_events
     EventsBackend.put_targets = _put_targets
     EventsBackend.put_rule = _put_rule
     EventsHandler.test_event_pattern = _test_event_pattern
     Rule.delete_from_cloudformation_json = classmethod(_delete_rule_resource)
     s3_notifications._send_event_bridge_message = _send_s3_to_eventbridge
-    S3Backend._set_delete_marker = _set_delete_marker
     # APIs whose resources would be stored but never act: answered as not implemented, naming the feature.
     for method, feature in _REFUSED_APIS.items():
         setattr(EventsBackend, method, _refuse(feature))

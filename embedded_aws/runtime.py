@@ -411,6 +411,10 @@ class FunctionPool:
         )
         if self._runtime_dir is not None:
             env["LAMBDA_RUNTIME_DIR"] = str(self._runtime_dir)
+            # A foreign interpreter has no compiled boto3: without a cache every cold start compiles botocore
+            # (seconds). Its bytecode goes to one cache beside the runtime packages, never into code dirs.
+            del env["PYTHONDONTWRITEBYTECODE"]
+            env["PYTHONPYCACHEPREFIX"] = str(self._runtime_dir.parent / "pycache")
         env.update(self._logging_environment())
         env.update({k: str(v) for k, v in self.config.environment.items()})  # Lambda has only strings
         return env
