@@ -23,6 +23,7 @@ from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+from moto.iam.models import Role
 from moto.s3.models import FakeBucket, s3_backends
 from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
@@ -134,8 +135,9 @@ class SnsSubscription(_LocalModel, CloudFormationModel):  # type: ignore[misc]  
     def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
-        topic_arn = cloudformation_json["Properties"]["TopicArn"]
-        backend = sns_backends[account_id][topic_arn.split(":")[3]]
+        # At delete time moto passes the template's own JSON (intrinsics unresolved): the region comes from
+        # the subscription's ARN, which is the physical id.
+        backend = sns_backends[account_id][resource_name.split(":")[3]]
         backend.unsubscribe(resource_name)
 
 
@@ -611,6 +613,25 @@ def _report_failures(create: Callable[..., Any]) -> Callable[..., Any]:
     return parse_and_create_resource
 
 
+#: moto's own methods that the wrappers below call.
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _delete_role(
+    cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+) -> None:
+    """Detach the role's managed policies first, as CloudFormation does (moto's IAM refuses to delete a role
+    with attached policies, so every stack with a SAM function failed to delete)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account_id][_partition(region_name)]
+    for role in list(backend.roles.values()):
+        if role.name == resource_name:
+            for policy_arn in list(role.managed_policies):
+                backend.detach_role_policy(policy_arn, resource_name)
+    _originals["delete_role"](resource_name, cloudformation_json, account_id, region_name)
+
+
 def install() -> None:
     """Register the models above with moto's CloudFormation and wrap the half-created types. Idempotent."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
@@ -619,6 +640,8 @@ def install() -> None:
     _wrap_create(FakeBucket, _bucket_extra)
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
     StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
+    _originals["delete_role"] = Role.delete_from_cloudformation_json
+    Role.delete_from_cloudformation_json = classmethod(_delete_role)
     StateMachine.has_cfn_attr = classmethod(_state_machine_has_attr)
     StateMachine.get_cfn_attribute = _state_machine_attribute
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)

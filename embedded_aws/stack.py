@@ -351,6 +351,13 @@ class EmbeddedAws:
             self._staged_code[hashlib.sha256(data).hexdigest()] = code.code_dir
             s3.put_object(Bucket=plan.artifact_bucket, Key=code.key, Body=data)
 
+    def delete(self, stack_name: str) -> None:
+        """Delete a stack as CloudFormation does: its functions stop, its pollers and schedules with them."""
+        self.client("cloudformation").delete_stack(StackName=stack_name)
+        self.stacks.pop(stack_name, None)
+        if self._mappings is not None:
+            self._mappings.sync()  # its queues' pollers stop now, not at the watcher's next scan
+
     def describe(self, stack_name: str, plan: DeployPlan | None = None) -> DeployedStack:
         """Read a stack back through the CloudFormation API (with its functions' local configurations)."""
         cfn = self.client("cloudformation")

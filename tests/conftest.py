@@ -72,12 +72,21 @@ _stack_numbers = itertools.count(1)
 
 
 @pytest.fixture
-def deploy(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Deploy:
-    """Deploy a template (a fixture template's file name, or a path) as a stack named after the test."""
+def deploy(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Deploy]:
+    """Deploy a template (a fixture template's file name, or a path) as a stack named after the test.
+
+    The test's stacks are deleted after it: their functions, pollers and schedules would otherwise keep
+    working (and the 2 cores busy) for the rest of the session.
+    """
+    names: list[str] = []
 
     def _deploy(template: str | Path, parameters: dict[str, str] | None = None) -> DeployedStack:
         path = template if isinstance(template, Path) else TEMPLATES / template
         name = re.sub(r"[^a-zA-Z0-9-]", "-", f"t{next(_stack_numbers)}-{request.node.name[:40]}")
+        names.append(name)
         return aws.deploy(path, name, parameters)
 
-    return _deploy
+    yield _deploy
+    for name in names:
+        if name in aws.stacks:  # a refused deploy left nothing to delete
+            aws.delete(name)

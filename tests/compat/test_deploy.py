@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -29,6 +30,9 @@ def _invoke(aws: EmbeddedAws, name: str, event: dict[str, Any]) -> Any:
     return json.loads(response["Payload"].read())
 
 
+_READY_RUNS = itertools.count(1)
+
+
 def _stack_names(aws: EmbeddedAws) -> list[str]:
     return [s["StackName"] for s in aws.client("cloudformation").list_stacks()["StackSummaries"]]
 
@@ -37,7 +41,7 @@ def test_every_delivery_sent_the_instant_the_stack_reads_create_complete_is_invo
     aws: EmbeddedAws,
 ) -> None:
     # Given a stack being deployed in another thread, watched by a client polling DescribeStacks
-    name = "ready-when-complete"
+    name = f"ready-when-complete-{next(_READY_RUNS)}"
     deployed: list[DeployedStack] = []
     failures: list[BaseException] = []
 
@@ -81,6 +85,7 @@ def test_every_delivery_sent_the_instant_the_stack_reads_create_complete_is_invo
     # ...and nobody saw CREATE_COMPLETE before the deploy had made everything live
     assert set(seen) <= {"CREATE_IN_PROGRESS", "CREATE_COMPLETE"}
     assert deployed and deployed[0].status == "CREATE_COMPLETE"
+    aws.delete(name)
 
 
 def test_yaml_is_read_as_cloudformation_reads_it(aws: EmbeddedAws, deploy_compat: DeployCompat) -> None:
@@ -201,3 +206,19 @@ def test_language_extensions_are_refused_by_name(aws: EmbeddedAws, tmp_path: Pat
     # Then the deploy is refused, naming the transform
     with pytest.raises(UnsupportedResourceError, match="Transform AWS::LanguageExtensions"):
         aws.deploy(template, "language-extensions")
+
+
+def test_deleting_a_stack_stops_its_functions_and_pollers(aws: EmbeddedAws) -> None:
+    # Given a deployed stack with a queue-triggered function
+    stack = aws.deploy(COMPAT / "sqs_filter_criteria" / "template.yaml", "deleted-stack")
+    functions = [config.arn for config in stack.functions.values()]
+    assert functions and all(aws.runtime.has(arn) for arn in functions)
+
+    # When it is deleted
+    aws.delete("deleted-stack")
+
+    # Then its functions can no longer run, its mappings are gone, and CloudFormation says so
+    assert not any(aws.runtime.has(arn) for arn in functions)
+    mappings = aws.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert not [m for m in mappings if m["FunctionArn"] in functions]
+    assert "deleted-stack" not in aws.stacks

@@ -26,6 +26,7 @@ Event = dict[str, Any]
 @pytest.fixture(scope="module")
 def stack(aws: EmbeddedAws) -> Iterator[DeployedStack]:
     yield aws.deploy(ROOT / "template.yaml", "changes", changes.LOGGED_OUTCOMES)
+    aws.delete("changes")
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def stack(aws: EmbeddedAws) -> Iterator[Stack]:
     subscriptions.subscribe("sms", BOB_PHONE, filter_policy(owner="bob", events=["failed"]))
     subscriptions.subscribe("email", OPS, filter_policy(events=["deleted", "rejected"]))
     yield target
+    aws.delete("notify")
 
 
 def _item_event(stack: Stack, event: dict[str, Any]) -> None:

@@ -62,6 +62,7 @@ def pipeline_stack(aws: EmbeddedAws) -> Iterator[tuple[DeployedStack, Stack]]:
         {"ThumbnailWidths": ",".join(map(str, WIDTHS)), "MaxUploadBytes": "300000"},
     )
     yield deployed, Stack(deployed.outputs, aws.endpoint_url, aws.region)
+    aws.delete("uploads")
 
 
 @pytest.fixture(scope="module")
