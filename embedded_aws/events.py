@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from moto.core.common_models import CloudFormationModel
 from moto.events.exceptions import (
     InvalidEventPatternException,
@@ -569,6 +569,13 @@ class EventBridge:
             return
         except DeliveryError as failure:
             error = failure
+        except BotoCoreError as failure:  # connection refused, a read timeout: EventBridge retries these
+            error = DeliveryError("SDK_CLIENT_ERROR", str(failure))
+        except Exception as failure:  # a fault here must still reach the DLQ (or `undelivered`), never vanish
+            log.exception(
+                "EventBridge: delivery to %s failed inside the embedded AWS", delivery.target.get("Arn")
+            )
+            error = DeliveryError("INTERNAL_ERROR", f"{type(failure).__name__}: {failure}", retry=False)
         policy = delivery.target.get("RetryPolicy") or {}
         max_retries = int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS))
         max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S))

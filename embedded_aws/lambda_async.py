@@ -47,6 +47,7 @@ class _Event:
     received: float = field(default_factory=time.monotonic)
     errors: int = 0
     waits: int = 0
+    finished: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,13 @@ class AsyncInvocations:
             else:  # throttled, or not runnable yet: wait and try again, never drop
                 first, cap = BACKOFF_S
                 event.waits += 1
-                self._at(min(cap, first * 2 ** (event.waits - 1)), event)
+                self._at(min(cap, first * 2 ** min(event.waits - 1, 16)), event)
             return
-        if not result.errored:
+        if not result.errored or self._stopping:  # a worker stopped with the embedded AWS is no failure
             self._finish(event, None, None)
             return
         event.errors += 1
-        if event.errors <= settings.max_retries and not self._stopping:
+        if event.errors <= settings.max_retries:
             log.warning("Asynchronous invocation of %s failed (attempt %d)", event.function_arn, event.errors)
             self._at(RETRY_DELAYS_S[min(event.errors, len(RETRY_DELAYS_S)) - 1], event)
             return
@@ -156,6 +157,10 @@ class AsyncInvocations:
         settings: AsyncSettings | None = None,
         payload: str | None = None,
     ) -> None:
+        with self._wake:
+            if event.finished:
+                return
+            event.finished = True
         try:
             if error_code is not None:
                 self.errors.append((event.function_arn, payload or f"{error_code}: {message}"))
@@ -164,6 +169,14 @@ class AsyncInvocations:
                 )
                 if settings is not None and settings.dead_letter_arn:
                     self._dead_letter(settings.dead_letter_arn, event, message or "")
+        except (
+            Exception
+        ):  # the event is already in `errors`; the log says why its dead-letter target lacks it
+            log.exception(
+                "Asynchronous invocation of %s: could not send it to its dead-letter target",
+                event.function_arn,
+            )
+            self.errors.append((event.function_arn, "the dead-letter target refused the event (see the log)"))
         finally:
             with self._wake:
                 self._pending -= 1

@@ -249,7 +249,7 @@ class Worker:
         with contextlib.suppress(OSError):
             os.write(self._log_w, _MARK + f"{kind} {request_id}\n".encode())
 
-    def log_of(self, request_id: str, timeout_s: float = 2.0) -> str:
+    def log_of(self, request_id: str, timeout_s: float = 10.0) -> str:
         """The last 4 KB of an invocation's log, once its end reached the pump (or the worker ended)."""
         with self._captured:
             self._captured.wait_for(

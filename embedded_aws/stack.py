@@ -7,6 +7,7 @@ Lambda does; email and SMS deliveries written to an outbox file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -175,18 +176,23 @@ class EmbeddedAws:
             response.read()
 
     def stop(self) -> None:
-        """Stop pollers, workers and the server."""
-        events.uninstall()
-        if self._mappings is not None:
-            self._mappings.stop()
-        self._async.stop()
-        self.runtime.shutdown()  # stops busy workers too, so in-flight async invocations end now
-        self._async.join()
-        lifecycle.uninstall()
+        """Stop pollers, workers and the server. Every step runs even when one before it fails (the first
+        failure is raised at the end), so no worker process or listening port outlives a failed stop."""
+        with contextlib.ExitStack() as steps:  # callbacks run last registered first: read from the bottom
+            steps.callback(patches.uninstall)
+            steps.callback(self._stop_server)
+            steps.callback(lifecycle.uninstall)
+            steps.callback(self._async.join)
+            steps.callback(self.runtime.shutdown)  # stops busy workers too: in-flight invocations end now
+            steps.callback(self._async.stop)
+            if self._mappings is not None:
+                steps.callback(self._mappings.stop)
+            steps.callback(events.uninstall)
+
+    def _stop_server(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
-        patches.uninstall()
 
     def __enter__(self) -> EmbeddedAws:
         return self.start()

@@ -186,7 +186,7 @@ def test_messages_parked_in_the_dlq_are_redriven_to_their_source_queue(
     sent = {f"job-{n}" for n in range(3)}
     for body in sorted(sent):
         sqs.send_message(QueueUrl=out["QueueUrl"], MessageBody=body)
-    assert poll_until(lambda: _depth(aws, out["DeadLetterQueueUrl"]) == 3, timeout_s=60)
+    assert poll_until(lambda: _depth(aws, out["DeadLetterQueueUrl"]) == 3, timeout_s=90)
     assert _depth(aws, out["QueueUrl"]) == 0
 
     # And each parked message names the queue it came from, as SQS records it
