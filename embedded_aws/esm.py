@@ -286,12 +286,26 @@ class _MappingPoller:
                     "Event source mapping %s: could not delete a message: %s", self.mapping.uuid, failure
                 )
 
+    def _release(self, batch: list[dict[str, Any]]) -> None:
+        """Make an unprocessed batch visible again now, rather than after the visibility timeout (it has
+        used one receive, as a batch a stopping Lambda poller drops does)."""
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(batch)
+        ]
+        for start in range(0, len(entries), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url, Entries=entries[start : start + 10]
+            )
+
     def _run(self) -> None:
         while not self.stopping.is_set():
             try:
                 batch = self._receive_batch()
-                if batch and not self.stopping.is_set():  # while stopping, the batch becomes visible again
+                if batch and not self.stopping.is_set():
                     self._process(batch)
+                elif batch:  # stopping (mapping updated or deleted): hand the batch back at once
+                    self._release(batch)
             except Exception:
                 if self.stopping.is_set():
                     return

@@ -57,6 +57,7 @@ from moto.scheduler.models import scheduler_backends
 from embedded_aws import patterns, scheduler
 from embedded_aws.clients import client
 from embedded_aws.errors import UnsupportedResourceError
+from embedded_aws.formats import iso_millis
 from embedded_aws.patches import condition_holds, next_sequencer
 
 log = logging.getLogger(__name__)
@@ -283,13 +284,9 @@ def target_payload(target: dict[str, Any], event: dict[str, Any], rule_arn: str,
         return json.dumps(None if selected is _NOT_FOUND else selected)
     if target.get("InputTransformer"):
         return transform_input(
-            target["InputTransformer"], event, rule_arn=rule_arn, rule_name=rule_name, ingestion=_iso_now()
+            target["InputTransformer"], event, rule_arn=rule_arn, rule_name=rule_name, ingestion=iso_millis()
         )
     return json.dumps(event)
-
-
-def _iso_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --- targets: what can be delivered ----------------------------------------------------------------------

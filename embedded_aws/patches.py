@@ -23,7 +23,6 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
@@ -36,6 +35,7 @@ from moto.sqs.models import Queue
 
 from embedded_aws import lambda_api
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+from embedded_aws.formats import iso_millis
 from embedded_aws.runtime import TAIL_BYTES, last_invocation
 
 
@@ -117,7 +117,7 @@ def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> d
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": bucket.region_name,
-        "eventTime": _timestamp(),
+        "eventTime": iso_millis(),
         "eventName": event_name.removeprefix("s3:"),
         "userIdentity": {"principalId": "AWS:LOCAL"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
@@ -150,10 +150,6 @@ def _delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwa
     return result
 
 
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def sns_lambda_event(
     subscription_arn: str,
     topic_arn: str,
@@ -171,7 +167,7 @@ def sns_lambda_event(
                 "EventSource": "aws:sns",
                 "Sns": {
                     "SignatureVersion": "1",
-                    "Timestamp": _timestamp(),
+                    "Timestamp": iso_millis(),
                     "Signature": "LOCAL",
                     "SigningCertUrl": "",
                     "MessageId": message_id,
@@ -229,7 +225,7 @@ def _subscription_publish(
         body = json.dumps(self.get_post_data(message, message_id, subject, message_attributes))
     _current().deliver(
         {
-            "time": _timestamp(),
+            "time": iso_millis(),
             "protocol": self.protocol,
             "endpoint": self.endpoint,
             "topic_arn": self.topic.arn,
@@ -248,7 +244,7 @@ def _backend_publish(self: SNSBackend, message: str, arn: str | None, *args: Any
     if phone_number:
         _current().deliver(
             {
-                "time": _timestamp(),
+                "time": iso_millis(),
                 "protocol": "sms",
                 "endpoint": phone_number,
                 "topic_arn": None,

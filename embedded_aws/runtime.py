@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from embedded_aws import interpreters, lambda_logs
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+from embedded_aws.formats import function_name, iso_millis
 
 log = logging.getLogger(__name__)
 
@@ -306,9 +307,7 @@ class Worker:
         if not self.json_logs:
             self.log(text)
             return
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        self.log(json.dumps({"time": stamp, "type": f"platform.{kind}", "record": record}))
+        self.log(json.dumps({"time": iso_millis(), "type": f"platform.{kind}", "record": record}))
 
     def stop(self, grace_s: float = 0.0) -> None:
         """End the process: politely (close its input) when given grace, else at once. Idempotent."""
@@ -663,7 +662,7 @@ class LambdaRuntime:
             pool.close()
 
     def pool(self, name_or_arn: str) -> FunctionPool:
-        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        name = function_name(name_or_arn)
         with self._lock:
             pool = self._pools.get(name)
         if pool is None:
@@ -673,7 +672,7 @@ class LambdaRuntime:
         return pool
 
     def has(self, name_or_arn: str) -> bool:
-        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        name = function_name(name_or_arn)
         with self._lock:
             return name in self._pools
 

@@ -40,6 +40,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
+from embedded_aws.formats import iso_millis
+
 log = logging.getLogger(__name__)
 
 #: The marker a preprocessed definition carries on Map states whose fields moto's grammar lacks.
@@ -50,16 +52,6 @@ _originals: dict[str, Any] = {}
 
 
 # --- small helpers --------------------------------------------------------------------------------
-def aws_timestamp(value: datetime.datetime | str) -> str:
-    """A timestamp as Step Functions writes it in the context object: `2024-05-01T12:00:00.123Z`."""
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    utc = value.astimezone(datetime.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def json_safe(value: Any) -> Any:
     """A service result as JSON: bytes as base64 (as AWS's JSON protocols carry blobs), datetimes as ISO 8601,
     streamed bodies as text."""
@@ -70,7 +62,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, datetime.datetime):
-        return aws_timestamp(value)
+        return iso_millis(value)
     if isinstance(value, StreamingBody):
         return value.read().decode("utf-8", errors="replace")
     return value
@@ -483,13 +475,13 @@ def _evaluation_environment(self: Any) -> Any:
     env = _originals["evaluation_environment"](self)
     execution = env.states.context_object.context_object_data["Execution"]
     if isinstance(execution.get("StartTime"), datetime.datetime | str):
-        execution["StartTime"] = aws_timestamp(execution["StartTime"])
+        execution["StartTime"] = iso_millis(execution["StartTime"])
     return env
 
 
 def _state_data(**fields: Any) -> dict[str, Any]:
     if isinstance(fields.get("EnteredTime"), str | datetime.datetime):
-        fields["EnteredTime"] = aws_timestamp(fields["EnteredTime"])
+        fields["EnteredTime"] = iso_millis(fields["EnteredTime"])
     return dict(fields)
 
 

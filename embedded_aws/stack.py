@@ -30,6 +30,7 @@ from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_int
 from embedded_aws.clients import client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
+from embedded_aws.formats import function_name
 from embedded_aws.lambda_async import DEFAULT_MAX_AGE_S, DEFAULT_MAX_RETRIES, AsyncInvocations, AsyncSettings
 from embedded_aws.runtime import FunctionConfig, LambdaRuntime
 from embedded_aws.server import AwsServer, ErrorLog
@@ -226,7 +227,7 @@ class EmbeddedAws:
         from moto.awslambda.utils import get_backend
 
         _, _, _, region, account, *_ = function_arn.split(":")
-        name = function_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        name = function_name(function_arn)
         try:
             function = get_backend(account, region).get_function(name)
         except Exception:  # noqa: BLE001 - moto raises several not-found types; all mean "no such function"
