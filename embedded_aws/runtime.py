@@ -610,6 +610,15 @@ class FunctionPool:
         for worker in workers:
             worker.stop(grace_s=0.5)
 
+    def retire(self) -> None:
+        """Take no new invocations; stop idle workers now and busy ones when their invocation ends (as Lambda
+        lets running invocations of a replaced version finish)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle), collections.deque()
+        for worker in idle:
+            self._retire(worker)
+
     def worker_pids(self) -> list[int]:
         """Process ids of this function's live workers."""
         with self._lock:
@@ -634,11 +643,13 @@ class LambdaRuntime:
         self.runtime_root = log_dir.parent / "lambda-runtime"
         self._runtime_dirs: dict[tuple[int, int], tuple[Path, list[str]]] = {}
         self._pools: dict[str, FunctionPool] = {}
+        self._retired: list[FunctionPool] = []  # replaced pools whose busy workers may still run
         self._lock = threading.Lock()
         self.listeners: list[InvokeListener] = []
 
     def register(self, config: FunctionConfig) -> None:
-        """Make a function invokable; replaces (and stops) an earlier one of the same name."""
+        """Make a function invokable; replaces an earlier one of the same name, whose running invocations
+        finish on their old workers."""
         pool = FunctionPool(
             config, self.endpoint_url, self.region, self.log_dir, self._runtime_dir, self.log_sink
         )
@@ -646,7 +657,9 @@ class LambdaRuntime:
             old = self._pools.get(config.name)
             self._pools[config.name] = pool
         if old is not None:
-            old.close()
+            old.retire()
+            with self._lock:
+                self._retired = [p for p in self._retired if p.worker_pids()] + [old]
 
     def _runtime_dir(self, version: tuple[int, int]) -> tuple[Path, list[str]]:
         """What Lambda's runtime provides for this Python (a directory, built once), and what is missing."""
@@ -690,7 +703,9 @@ class LambdaRuntime:
             return {name: (p.config, p.stats, p.log_path) for name, p in self._pools.items()}
 
     def shutdown(self) -> None:
+        """Stop every worker of every function, including replaced versions still finishing a call."""
         with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
+            pools, self._pools = [*self._pools.values(), *self._retired], {}
+            self._retired = []
         for pool in pools:
             pool.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -318,3 +319,25 @@ def test_a_queue_that_hides_messages_for_less_than_the_function_timeout_is_refus
         deploy(TEMPLATES / "short-visibility.yaml")
     stacks = aws.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
     assert not [s for s in stacks if "short" in s["StackName"] or "visibility" in s["StackName"]]
+
+
+def test_updating_a_function_lets_its_running_invocation_finish(aws: EmbeddedAws, deploy: Deploy) -> None:
+    # Given a function with room to sleep, warm, and an invocation of it running in another thread
+    stack = deploy("isolation.yaml")
+    sleeper = stack.outputs["SleeperName"]
+    lam = aws.client("lambda")
+    lam.update_function_configuration(FunctionName=sleeper, Timeout=30)
+    _invoke(aws, sleeper, {"seconds": 0})
+    log = aws.runtime.log_dir / f"{sleeper}.log"
+    results: list[tuple[dict[str, Any], str | None]] = []
+    running = threading.Thread(target=lambda: results.append(_invoke(aws, sleeper, {"seconds": 3})))
+    running.start()
+    assert poll_until(lambda: log.read_text().count("START RequestId") >= 2, timeout_s=30)
+
+    # When its configuration is updated while that invocation runs (as a deploy of a new version does)
+    lam.update_function_configuration(FunctionName=sleeper, Environment={"Variables": {"V": "2"}})
+    running.join(60)
+
+    # Then the running invocation finishes on its old worker as Lambda lets it, and the next call succeeds
+    assert results == [({"slept": 3}, None)]
+    assert _invoke(aws, sleeper, {"seconds": 0}) == ({"slept": 0}, None)
