@@ -90,3 +90,13 @@ def deploy(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Deploy]
     for name in names:
         if name in aws.stacks:  # a refused deploy left nothing to delete
             aws.delete(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every test that uses the session's embedded AWS after those that do not.
+
+    The functional tier's `mock_aws` resets moto's process-wide backends and configuration when it ends;
+    with the embedded AWS already serving from the same backends, that would stop Step Functions executing
+    and empty what earlier tests deployed. A stable sort keeps each group's own order.
+    """
+    items.sort(key=lambda item: "aws" in getattr(item, "fixturenames", ()))
