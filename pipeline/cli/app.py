@@ -79,7 +79,7 @@ def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
     )
     columns = ["Function", "Invocations", "Errors", "Timeouts", "Cold starts", "Mean ms"]
     if not compact:
-        columns[1:1] = ["Handler"]
+        columns[1:1] = ["Handler", "Python"]
         columns.append("Log")
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -88,9 +88,17 @@ def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
         row = [name, str(stats.invocations), str(stats.errors), str(stats.timeouts), str(stats.cold_starts)]
         row.append(f"{mean:.0f}")
         if not compact:
-            row[1:1] = [config.handler]
+            row[1:1] = [config.handler, stats.interpreter]
             row.append(str(log_path))
         table.add_row(*row)
+    notes = [
+        f"{name}: {s.interpreter_note}"
+        for name, (_, s, _) in aws.runtime.stats().items()
+        if s.interpreter_note
+    ]
+    if notes and not compact:  # where a function does not run on the Python its Runtime names, and why
+        table.caption = "\n".join(sorted(notes))
+        table.caption_justify = "left"
     return table
 
 
