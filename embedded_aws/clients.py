@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import boto3
@@ -11,8 +12,13 @@ from botocore.config import Config
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@functools.cache
 def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
-    """A boto3 client for `service` at `endpoint_url`."""
+    """The boto3 client for `service` at `endpoint_url`, made once and shared.
+
+    Clients are thread-safe; making one loads botocore's models (a third of a second of CPU), which pollers,
+    deliveries and tests polling an outcome would otherwise pay on every call, holding the server's GIL.
+    """
     # No host prefix: `sync-127.0.0.1` (StartSyncExecution's `sync-` prefix on an IP endpoint) never resolves.
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},

@@ -15,6 +15,7 @@ from botocore.config import Config
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@cache
 def client(
     service: str,
     *,
@@ -23,7 +24,9 @@ def client(
     max_attempts: int = 3,
     read_timeout: float = 70.0,
 ) -> Any:
-    """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials."""
+    """The boto3 client for these settings, made once and shared (clients are thread-safe; making one loads
+    botocore's models, which tools polling for an outcome would otherwise pay on every call); with
+    `endpoint_url` it talks to that endpoint with local credentials."""
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
         read_timeout=read_timeout,
