@@ -166,16 +166,22 @@ class Worker:
             if interpreter is None or interpreter.host
             else [interpreter.executable, "-s", "-u"]
         )
-        self.process = subprocess.Popen(
-            [*command, str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
-            cwd=config.code_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_w,
-            stderr=subprocess.STDOUT,
-            pass_fds=(to_child_r, from_child_w),
-            start_new_session=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [*command, str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
+                cwd=config.code_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_w,
+                stderr=subprocess.STDOUT,
+                pass_fds=(to_child_r, from_child_w),
+                start_new_session=True,
+            )
+        except OSError:  # no process (a missing interpreter or code dir): close what was opened for it
+            for fd in (to_child_r, self._to_child_w, self._from_child_r, from_child_w, log_r, self._log_w):
+                os.close(fd)
+            self._log.close()
+            raise
         os.close(to_child_r)
         os.close(from_child_w)
         self._writer: IO[bytes] = os.fdopen(self._to_child_w, "wb", buffering=0)
