@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import boto3
@@ -12,13 +13,14 @@ from botocore.config import Config
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-@functools.cache
-def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
-    """The boto3 client for `service` at `endpoint_url`, made once and shared.
+_session_lock = threading.Lock()
+_sessions: list[boto3.session.Session] = []
 
-    Clients are thread-safe; making one loads botocore's models (a third of a second of CPU), which pollers,
-    deliveries and tests polling an outcome would otherwise pay on every call, holding the server's GIL.
-    """
+
+def new_client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
+    """A boto3 client of the caller's own (it may register event handlers on it) for `service` at
+    `endpoint_url`, made from one shared session: a new session would load botocore's models again (a third
+    of a second of CPU, holding the GIL the server needs), a shared one has them cached."""
     # No host prefix: `sync-127.0.0.1` (StartSyncExecution's `sync-` prefix on an IP endpoint) never resolves.
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -26,6 +28,15 @@ def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 
         connect_timeout=5,
         inject_host_prefix=False,
     )
-    return boto3.session.Session().client(  # type: ignore[call-overload]
-        service, endpoint_url=endpoint_url, region_name=region, config=config, **LOCAL_CREDENTIALS
-    )
+    with _session_lock:  # a session is not thread-safe; the clients it makes are
+        if not _sessions:
+            _sessions.append(boto3.session.Session())
+        return _sessions[0].client(  # type: ignore[call-overload]
+            service, endpoint_url=endpoint_url, region_name=region, config=config, **LOCAL_CREDENTIALS
+        )
+
+
+@functools.cache
+def client(service: str, *, endpoint_url: str, region: str, max_attempts: int = 3) -> Any:
+    """The embedded AWS's own shared client for `service` (never given out to be changed)."""
+    return new_client(service, endpoint_url=endpoint_url, region=region, max_attempts=max_attempts)

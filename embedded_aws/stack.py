@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
-from embedded_aws.clients import client
+from embedded_aws.clients import new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
 from embedded_aws.formats import function_name
@@ -202,8 +202,8 @@ class EmbeddedAws:
         self.stop()
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this embedded AWS."""
-        return client(service, endpoint_url=self.endpoint_url, region=self.region)
+        """A new boto3 client for this embedded AWS (the caller's own: it may register event handlers)."""
+        return new_client(service, endpoint_url=self.endpoint_url, region=self.region)
 
     # --- the Router the moto patches call -----------------------------------------------------------------
     def invoke_sync(self, function_arn: str, event: Any) -> tuple[str, dict[str, Any] | None]:

@@ -5,6 +5,7 @@ Handlers get a default client once per cold start; tools pass an explicit endpoi
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -15,7 +16,6 @@ from botocore.config import Config
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-@cache
 def client(
     service: str,
     *,
@@ -24,9 +24,11 @@ def client(
     max_attempts: int = 3,
     read_timeout: float = 70.0,
 ) -> Any:
-    """The boto3 client for these settings, made once and shared (clients are thread-safe; making one loads
-    botocore's models, which tools polling for an outcome would otherwise pay on every call); with
-    `endpoint_url` it talks to that endpoint with local credentials."""
+    """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials.
+
+    Clients come from one shared session, whose loaded models make each new client cheap (a new session
+    costs a third of a second of CPU: too much for tools that poll for an outcome).
+    """
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
         read_timeout=read_timeout,
@@ -38,7 +40,16 @@ def client(
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
         kwargs.update(LOCAL_CREDENTIALS)
-    return boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+    with _session_lock:  # a session is not thread-safe; the clients it makes are
+        return _shared_session().client(service, **kwargs)  # type: ignore[call-overload]
+
+
+_session_lock = threading.Lock()
+
+
+@cache
+def _shared_session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 @cache
