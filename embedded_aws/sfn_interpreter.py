@@ -30,9 +30,11 @@ import base64
 import copy
 import datetime
 import hashlib
+import importlib
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -762,10 +764,56 @@ def eval_jsonata(expression: str) -> Any:
 
 
 # --- install --------------------------------------------------------------------------------------
+_client_lock = threading.Lock()
+_clients: dict[tuple[str, str, int], Any] = {}
+#: moto's modules that imported `boto_client_for` by name (so each needs the shared version set on it).
+_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.utils.boto_client",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    *(
+        f"moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_{name}"
+        for name in (
+            "unsupported",
+            "glue",
+            "events",
+            "ecs",
+            "sqs",
+            "sfn",
+            "dynamodb",
+            "batch",
+            "sns",
+            "aws_sdk",
+        )
+    ),
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+)
+
+
+def _shared_boto_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's `boto_client_for`, made once per region, service and server port: moto made a new client for
+    every task (tens of milliseconds of CPU each, holding the GIL the server needs under load). Clients are
+    thread-safe, and moto ignores `state_credentials`."""
+    from moto.settings import moto_server_port
+
+    key = (region, service, int(moto_server_port()))
+    with _client_lock:
+        if key not in _clients:
+            _clients[key] = _originals["boto_client_for"](region, service, state_credentials)
+        return _clients[key]
+
+
 def install() -> None:
     """Patch moto's ASL interpreter as described above. Idempotent."""
     if _originals:
         return
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    _originals["boto_client_for"] = boto_client.boto_client_for
+    for name in _CLIENT_USERS:
+        module = importlib.import_module(name)
+        if hasattr(module, "boto_client_for"):
+            module.boto_client_for = _shared_boto_client  # type: ignore[attr-defined]
     from moto.stepfunctions.parser.asl.component.state import state as state_module
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
         distributed_iteration_component,
