@@ -258,7 +258,7 @@ def test_fifty_concurrent_changes_to_one_entity_all_appear_in_its_listing(
     aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
 ) -> None:
     # Given 50 new records of one entity, emitted at once (with 100 on 2 cores, the embedded AWS itself is
-    # slow enough that Publish hits false timeouts twice and parks a change: issue 10's fork server is the fix)
+    # slow enough that Publish hits false timeouts twice and parks a change; issue 10's fork server fixes it)
     _emit(client, [_event("crowd", f"c{n:03d}", 1) for n in range(50)])
 
     # Then the listing ends with all 50
