@@ -412,28 +412,29 @@ class _SyncEndingComm(SyncExecutionWorkerCommunication):  # type: ignore[misc]  
         self.execution.on_end()
 
 
-class LocalExecution(Execution):  # type: ignore[misc]  # moto is untyped here
-    """An execution that tells its state machine when it ends (EXPRESS executions are not kept)."""
+class _EndNotifying:
+    """Tells whoever set `ended` that the execution ended (its state machine: EXPRESS executions are not
+    kept)."""
 
-    ended: Callable[[LocalExecution], None] | None = None
+    ended: Callable[[Any], None] | None = None
+
+    def on_end(self) -> None:
+        if self.ended is not None:
+            self.ended(self)
+
+
+class LocalExecution(_EndNotifying, Execution):  # type: ignore[misc]  # moto is untyped here
+    """An asynchronously started execution that reports its end."""
 
     def _get_start_execution_worker_comm(self) -> BaseExecutionWorkerCommunication:
         return _EndingComm(self)
 
-    def on_end(self) -> None:
-        if self.ended is not None:
-            self.ended(self)
 
-
-class LocalSyncExecution(SyncExecution):  # type: ignore[misc]  # moto is untyped here
-    ended: Callable[[LocalSyncExecution], None] | None = None
+class LocalSyncExecution(_EndNotifying, SyncExecution):  # type: ignore[misc]  # moto is untyped here
+    """A `StartSyncExecution` execution that reports its end."""
 
     def _get_start_execution_worker_comm(self) -> BaseExecutionWorkerCommunication:
         return _SyncEndingComm(self)
-
-    def on_end(self) -> None:
-        if self.ended is not None:
-            self.ended(self)
 
 
 def _check_input(execution_input: str | None) -> str:
