@@ -307,16 +307,28 @@ def test_fifty_concurrent_uploads_into_one_collection_all_appear_in_its_listing(
         batches = list(pool.map(lambda f: upload(stack, [f], "crowd"), files))
     outcomes = _settled(stack, [o for batch in batches for o in batch], timeout_s=240)
 
-    # Then every one is published and the listing has all 50, newest first
+    # Then every one is published and the listing has all 50, newest first (Publish writes an item's own
+    # document before the listing, so a file counts as published a moment before its listing entry lands)
     assert {o.state for o in outcomes} == {"published"}
-    listing = json.loads(_public(aws, stack, "collections/crowd.json")["Body"].read())
+
+    def complete_listing() -> dict[str, Any] | None:
+        document: dict[str, Any] = json.loads(_public(aws, stack, "collections/crowd.json")["Body"].read())
+        return document if document["count"] == 50 else None
+
+    listing = poll_until(complete_listing, timeout_s=60, interval_s=0.5)
+    assert listing is not None, json.loads(_public(aws, stack, "collections/crowd.json")["Body"].read())[
+        "count"
+    ]
     jsonschema.validate(listing, _schema("collection"))
-    assert listing["count"] == 50
     assert {e["id"] for e in listing["items"]} == {o.item_id for o in outcomes}
     times = [e["updated_at"] for e in listing["items"]]
     assert times == sorted(times, reverse=True)
-    index = json.loads(_public(aws, stack, "index.json")["Body"].read())
-    assert next(c for c in index["collections"] if c["name"] == "crowd")["count"] == 50
+
+    def crowd_count() -> int:
+        index = json.loads(_public(aws, stack, "index.json")["Body"].read())
+        return int(next(c for c in index["collections"] if c["name"] == "crowd")["count"])
+
+    assert poll_until(lambda: crowd_count() == 50, timeout_s=60, interval_s=0.5), crowd_count()
 
 
 def test_published_documents_never_name_internal_buckets(
