@@ -36,7 +36,7 @@ from moto.sqs.models import Queue
 from embedded_aws import lambda_api
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.formats import iso_millis
-from embedded_aws.runtime import TAIL_BYTES, last_invocation
+from embedded_aws.runtime import TAIL_BYTES, invoked_by, last_invocation
 
 
 class Router(Protocol):
@@ -69,7 +69,8 @@ def _invoke(self: LambdaFunction, body: str, request_headers: Any, response_head
     if invocation_type == "DryRun":
         return ""
     try:
-        payload, error = _current().invoke_sync(self.function_arn, event)
+        with invoked_by(request_headers):  # a handler's call does not wait for the worker budget
+            payload, error = _current().invoke_sync(self.function_arn, event)
     except ThrottledError as exc:
         raise lambda_api.TooManyRequestsError(
             "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -24,12 +25,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from embedded_aws import interpreters, lambda_logs
+from embedded_aws import forkserver, interpreters, lambda_logs
+from embedded_aws.budget import WorkerBudget
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.formats import function_name, iso_millis
 
@@ -147,8 +149,13 @@ class Worker:
         log_path: Path,
         interpreter: interpreters.Interpreter | None = None,
         sink: LogSink | None = None,
+        zygote: forkserver.Zygote | None = None,
     ) -> None:
+        """Start the worker's process: a process of its own, or a fork of `zygote` (raises `ZygoteError`
+        when that zygote cannot fork, OSError as `subprocess` does when no process can start)."""
         self.config = config
+        #: When it last finished an invocation (monotonic): the least recently used idle worker goes first.
+        self.last_used = time.monotonic()
         to_child_r, self._to_child_w = os.pipe()
         self._from_child_r, from_child_w = os.pipe()
         # The function's output and the platform's lines share one pipe, so they stay in order; a pump
@@ -160,24 +167,23 @@ class Worker:
         # One log stream per execution environment, named as Lambda names them.
         self.log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
         env = {**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
-        # A foreign interpreter sees no user site-packages: only the code and LAMBDA_RUNTIME_DIR.
-        command = (
-            [sys.executable, "-u"]
-            if interpreter is None or interpreter.host
-            else [interpreter.executable, "-s", "-u"]
-        )
+        self.forked = zygote is not None
+        self.process: subprocess.Popen[bytes] | forkserver.ForkedProcess
         try:
-            self.process = subprocess.Popen(
-                [*command, str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
-                cwd=config.code_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_w,
-                stderr=subprocess.STDOUT,
-                pass_fds=(to_child_r, from_child_w),
-                start_new_session=True,
-            )
-        except OSError:  # no process (a missing interpreter or code dir): close what was opened for it
+            if zygote is not None:  # the same process, forked from one that has imported the SDK already
+                self.process = zygote.spawn(env, config.code_dir, (to_child_r, from_child_w, self._log_w))
+            else:
+                self.process = subprocess.Popen(
+                    [*worker_command(interpreter), str(BOOTSTRAP), str(to_child_r), str(from_child_w)],
+                    cwd=config.code_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log_w,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(to_child_r, from_child_w),
+                    start_new_session=True,
+                )
+        except (OSError, forkserver.ZygoteError):  # no process: close what was opened for it
             for fd in (to_child_r, self._to_child_w, self._from_child_r, from_child_w, log_r, self._log_w):
                 os.close(fd)
             self._log.close()
@@ -327,8 +333,11 @@ class Worker:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(grace_s)
             if self.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
-                    os.killpg(self.process.pid, signal.SIGKILL)
+                if isinstance(self.process, forkserver.ForkedProcess):
+                    self.process.kill_group()
+                else:
+                    with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
+                        os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._writer.close()
         for fd in (self._from_child_r, self._log_w):
@@ -336,6 +345,14 @@ class Worker:
                 os.close(fd)
         # Its last lines reach the log before stop returns (unless a child of the handler holds the pipe).
         self._pump.join(timeout=2.0)
+
+
+def worker_command(interpreter: interpreters.Interpreter | None) -> list[str]:
+    """The interpreter and flags a worker (or its zygote) runs with. A foreign interpreter sees no user
+    site-packages: only the code and LAMBDA_RUNTIME_DIR."""
+    if interpreter is None or interpreter.host:
+        return [sys.executable, "-u"]
+    return [interpreter.executable, "-s", "-u"]
 
 
 def _exit_reason(code: int) -> str:
@@ -361,7 +378,13 @@ class FunctionPool:
         log_dir: Path,
         runtime_dir: Callable[[tuple[int, int]], tuple[Path, list[str]]] | None = None,
         sink: LogSink | None = None,
+        *,
+        budget: WorkerBudget | None = None,
+        zygotes: forkserver.Zygotes | None = None,
+        make_room: Callable[[], None] | None = None,
     ) -> None:
+        """`budget` is the stack's (a pool alone has one of its own); `zygotes` fork its workers when given;
+        `make_room` is called before a worker starts, to stop idle workers past the stack's cap."""
         self.config = config
         self._sink = sink
         self.stats = FunctionStats()
@@ -386,7 +409,12 @@ class FunctionPool:
         self._idle: collections.deque[Worker] = collections.deque()
         self._all: set[Worker] = set()  # idle and busy: what close() must stop
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(config.reserved_concurrency or DEFAULT_CONCURRENCY)
+        #: Concurrent invocations of this function at most (its reserved concurrency, or the local default).
+        self.cap = config.reserved_concurrency or DEFAULT_CONCURRENCY
+        self._budget = budget or WorkerBudget(self.cap)
+        self._zygotes = zygotes
+        self._make_room = make_room
+        self._fork_refused = False  # its code bundles a module its zygote preloads: never forked
         self._env = self._environment(endpoint_url, region)
         self._closed = False
 
@@ -459,8 +487,10 @@ class FunctionPool:
             }
         return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {gone}"}
 
-    def invoke(self, event: Any) -> InvokeResult:
-        """Run one invocation on a warm worker, or a new one (a cold start).
+    def invoke(self, event: Any, *, nested: bool = False) -> InvokeResult:
+        """Run one invocation on a warm worker, or a new one (a cold start), once the stack's worker budget
+        and the function's own cap let it run (a `nested` invocation, made by a handler waiting for it, does
+        not wait for the budget). Its timeout counts from when the handler starts, never while it waits.
 
         Every path either returns the worker to the pool or stops it: none is left running unaccounted.
         """
@@ -471,7 +501,7 @@ class FunctionPool:
             raise ThrottledError(
                 f"Function {self.config.name} has ReservedConcurrentExecutions 0: throttled."
             )
-        with self._slots:
+        with self._budget.slot(self, self.cap, nested=nested):
             if self._closed:
                 raise EmbeddedAwsError(f"Function {self.config.name} is no longer deployed.")
             started = time.perf_counter()
@@ -551,10 +581,43 @@ class FunctionPool:
             return result
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.config, self._env, self.log_path, self.interpreter, self._sink)
+        if self._make_room is not None:
+            self._make_room()
+        zygote = self._zygote()
+        try:
+            worker = Worker(self.config, self._env, self.log_path, self.interpreter, self._sink, zygote)
+        except forkserver.ZygoteError as exc:  # that zygote is gone or broken: a process of its own
+            log.warning(
+                "Function %s: the fork server did not fork (%s); starting a process", self.config.name, exc
+            )
+            worker = Worker(self.config, self._env, self.log_path, self.interpreter, self._sink)
         with self._lock:
             self._all.add(worker)
         return worker
+
+    def _zygote(self) -> forkserver.Zygote | None:
+        """The zygote to fork this function's worker from, if any.
+
+        A function whose code directory has its own copy of a module the zygote preloaded (a vendored
+        boto3, say) starts as a process of its own: on Lambda the code directory comes first on the path,
+        and a forked worker would keep the preloaded copy.
+        """
+        if self._zygotes is None or self._fork_refused:
+            return None
+        zygote = self._zygotes.get(worker_command(self.interpreter), self._env)
+        if zygote is None:
+            return None
+        shadowed = zygote.modules & forkserver.top_level_names(self.config.code_dir)
+        if shadowed:
+            self._fork_refused = True
+            log.info(
+                "Function %s bundles %s, which the fork server preloads: its workers start as processes of "
+                "their own, so its own copy is the one imported",
+                self.config.name,
+                ", ".join(sorted(shadowed)),
+            )
+            return None
+        return zygote
 
     def _retire(self, worker: Worker) -> None:
         with self._lock:
@@ -602,6 +665,7 @@ class FunctionPool:
         )
 
     def _release(self, worker: Worker) -> None:
+        worker.last_used = time.monotonic()
         with self._lock:
             if not self._closed:
                 self._idle.append(worker)
@@ -625,6 +689,25 @@ class FunctionPool:
         for worker in idle:
             self._retire(worker)
 
+    def live_workers(self) -> int:
+        """Worker processes of this function, idle or busy."""
+        with self._lock:
+            return len(self._all)
+
+    def oldest_idle(self) -> float | None:
+        """When the least recently used idle worker last finished, if there is an idle worker."""
+        with self._lock:
+            return self._idle[0].last_used if self._idle else None
+
+    def evict_idle(self) -> bool:
+        """Stop the least recently used idle worker (its next invocation is a cold start); False if none."""
+        with self._lock:
+            if not self._idle:
+                return False
+            worker = self._idle.popleft()
+        self._retire(worker)
+        return True
+
     def worker_pids(self) -> list[int]:
         """Process ids of this function's live workers."""
         with self._lock:
@@ -632,15 +715,48 @@ class FunctionPool:
 
 
 InvokeListener = Callable[[FunctionConfig, InvokeResult, str], None]
+#: Live worker processes kept at most, as a multiple of the worker budget: idle workers past it are stopped,
+#: least recently used first, so a stack of many functions does not keep a process per function per burst.
+IDLE_FACTOR = 4
+#: Whether the invocation being made on this thread comes from a handler waiting for it (see `invoked_by`).
+_nested: contextvars.ContextVar[bool] = contextvars.ContextVar("nested_invocation", default=False)
+
+
+@contextlib.contextmanager
+def invoked_by(request_headers: Any) -> Iterator[None]:
+    """Mark invocations made in this block as nested when the Invoke request came from a Lambda handler.
+
+    botocore puts `exec-env/$AWS_EXECUTION_ENV` in its User-Agent, and every worker has AWS_EXECUTION_ENV
+    `AWS_Lambda_…`: such a caller holds a worker slot while it waits, so its callee must not wait for one.
+    """
+    user_agent = str((request_headers or {}).get("User-Agent", ""))
+    token = _nested.set("exec-env/AWS_Lambda_" in user_agent)
+    try:
+        yield
+    finally:
+        _nested.reset(token)
 
 
 class LambdaRuntime:
     """Every deployed function's pool, found by name or ARN."""
 
     def __init__(
-        self, endpoint_url: str, region: str, log_dir: Path, log_sink: LogSink | None = None
+        self,
+        endpoint_url: str,
+        region: str,
+        log_dir: Path,
+        log_sink: LogSink | None = None,
+        *,
+        workers: int | None = None,
+        fork_server: bool | None = None,
     ) -> None:
-        """`log_sink` receives every line of every function's log; by default CloudWatch Logs (moto's)."""
+        """`log_sink` receives every line of every function's log; by default CloudWatch Logs (moto's).
+
+        `workers` is the stack's worker budget: invocations running at once across all functions (default
+        CPU count + 1; see `budget`); live worker processes, idle ones included, are kept to `IDLE_FACTOR`
+        times that. `fork_server` (default: on where the platform allows, unless EMBEDDED_AWS_FORK_SERVER=0)
+        starts workers as forks of a zygote that has imported the AWS SDK already.
+        """
         self.log_sink: LogSink = log_sink or lambda_logs.CloudWatchLogs()
         self.endpoint_url = endpoint_url
         self.region = region
@@ -652,12 +768,28 @@ class LambdaRuntime:
         self._retired: list[FunctionPool] = []  # replaced pools whose busy workers may still run
         self._lock = threading.Lock()
         self.listeners: list[InvokeListener] = []
+        self.budget = WorkerBudget(workers)
+        if fork_server is None:
+            fork_server = os.environ.get("EMBEDDED_AWS_FORK_SERVER", "1") != "0"
+        self.zygotes = (
+            forkserver.Zygotes(BOOTSTRAP, log_dir / "fork-servers.log")
+            if fork_server and forkserver.supported()
+            else None
+        )
 
     def register(self, config: FunctionConfig) -> None:
         """Make a function invokable; replaces an earlier one of the same name, whose running invocations
         finish on their old workers."""
         pool = FunctionPool(
-            config, self.endpoint_url, self.region, self.log_dir, self._runtime_dir, self.log_sink
+            config,
+            self.endpoint_url,
+            self.region,
+            self.log_dir,
+            self._runtime_dir,
+            self.log_sink,
+            budget=self.budget,
+            zygotes=self.zygotes,
+            make_room=self._make_room,
         )
         with self._lock:
             old = self._pools.get(config.name)
@@ -666,6 +798,21 @@ class LambdaRuntime:
             old.retire()
             with self._lock:
                 self._retired = [p for p in self._retired if p.worker_pids()] + [old]
+
+    @property
+    def max_live_workers(self) -> int:
+        """Worker processes kept at most, idle ones included (busy ones are bounded by the budget)."""
+        return IDLE_FACTOR * self.budget.limit
+
+    def _make_room(self) -> None:
+        """Before a worker starts: stop least recently used idle workers, of any function, past the cap."""
+        with self._lock:
+            pools = [*self._pools.values(), *self._retired]
+        while sum(p.live_workers() for p in pools) >= self.max_live_workers:
+            idle = [(p.oldest_idle(), i) for i, p in enumerate(pools)]
+            candidates = [(when, i) for when, i in idle if when is not None]
+            if not candidates or not pools[min(candidates)[1]].evict_idle():
+                return  # every worker is busy: the budget bounds those
 
     def _runtime_dir(self, version: tuple[int, int]) -> tuple[Path, list[str]]:
         """What Lambda's runtime provides for this Python (a directory, built once), and what is missing."""
@@ -698,7 +845,7 @@ class LambdaRuntime:
     def invoke(self, name_or_arn: str, event: Any, source: str = "invoke") -> InvokeResult:
         """Invoke a function synchronously, as Lambda's RequestResponse invocation type does."""
         pool = self.pool(name_or_arn)
-        result = pool.invoke(event)
+        result = pool.invoke(event, nested=_nested.get())
         _last.result = result
         for listener in self.listeners:
             listener(pool.config, result, source)
@@ -715,3 +862,12 @@ class LambdaRuntime:
             self._retired = []
         for pool in pools:
             pool.close()
+        if self.zygotes is not None:
+            self.zygotes.stop()
+
+    def process_ids(self) -> list[int]:
+        """Every process the runtime runs now: workers of every function and the fork servers."""
+        with self._lock:
+            pools = [*self._pools.values(), *self._retired]
+        pids = [pid for pool in pools for pid in pool.worker_pids()]
+        return pids + (self.zygotes.pids() if self.zygotes is not None else [])

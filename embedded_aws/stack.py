@@ -110,13 +110,15 @@ class EmbeddedAws:
         host: str = "127.0.0.1",
         region: str = DEFAULT_REGION,
         state_dir: Path = Path(".pipeline"),
+        workers: int | None = None,
     ) -> None:
+        """`workers`: invocations running at once across all functions (default CPU count + 1)."""
         self.port = port
         self.host = host
         self.region = region
         self.state_dir = state_dir.resolve()
         self.endpoint_url = f"http://{host}:{port}"
-        self.runtime = LambdaRuntime(self.endpoint_url, region, self.state_dir / "logs")
+        self.runtime = LambdaRuntime(self.endpoint_url, region, self.state_dir / "logs", workers=workers)
         self.outbox = Outbox(self.state_dir / "outbox.jsonl")
         self._server: Any = None
         self._mappings: EventSourceMappings | None = None

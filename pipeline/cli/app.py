@@ -37,6 +37,14 @@ StateOpt = Annotated[Path, typer.Option("--state-dir", help="Where logs and the 
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="Template parameter override, NAME=VALUE (repeatable).")
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Lambda invocations running at once, all functions together (default: CPU count + 1).",
+    ),
+]
 
 
 def _parameters(values: list[str] | None) -> dict[str, str]:
@@ -102,10 +110,12 @@ def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
     return table
 
 
-def _start(port: int, state_dir: Path, *, show_invocations: bool = True) -> EmbeddedAws:
+def _start(
+    port: int, state_dir: Path, *, show_invocations: bool = True, workers: int | None = None
+) -> EmbeddedAws:
     from embedded_aws.stack import EmbeddedAws
 
-    aws = EmbeddedAws(port, state_dir=state_dir)
+    aws = EmbeddedAws(port, state_dir=state_dir, workers=workers)
     try:
         with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
             aws.start()
@@ -135,10 +145,11 @@ def up(
     stack_name: StackOpt = "pipeline",
     param: ParamOpt = None,
     state_dir: StateOpt = Path(".pipeline"),
+    workers: WorkersOpt = None,
 ) -> None:
     """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM."""
     parameters = _parameters(param)
-    aws = _start(port, state_dir)
+    aws = _start(port, state_dir, workers=workers)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -413,6 +424,7 @@ def demo(
     port: PortOpt = 4566,
     state_dir: StateOpt = Path(".pipeline"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 180.0,
+    workers: WorkersOpt = None,
 ) -> None:
     """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
@@ -420,7 +432,7 @@ def demo(
     from pipeline.cli import changes, samples, subscribers, uploads
 
     started = time.perf_counter()
-    aws = _start(port, state_dir, show_invocations=False)
+    aws = _start(port, state_dir, show_invocations=False, workers=workers)
     try:
         with console.status(f"Deploying {template} …"):
             # Express executions keep no history but their logs: the demo reads outcomes from there.
