@@ -1,6 +1,8 @@
 """boto3 client construction: the one place clients are made.
 
-Handlers get a default client once per cold start; tools pass an explicit endpoint (the embedded AWS).
+Handlers get a default client once per cold start, made when an adapter first calls AWS (not at import: a
+handler's module loads without building clients it may not need, e.g. Notify's dead-letter queue); tools pass
+an explicit endpoint (the embedded AWS).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def _shared_session() -> boto3.session.Session:
 @cache
 def default_client(service: str) -> Any:
     """The process-wide client for `service`, made once per cold start from the environment."""
-    return boto3.client(service)  # type: ignore[call-overload]
+    with _session_lock:  # boto3's default session is not thread-safe either
+        return boto3.client(service)  # type: ignore[call-overload]
 
 
 def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:

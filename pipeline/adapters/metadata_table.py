@@ -49,7 +49,14 @@ class MetadataTable:
 
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table = table_name
-        self.ddb = client or default_client("dynamodb")
+        self._ddb = client
+
+    @property
+    def ddb(self) -> Any:
+        """The injected client, or this process's default one: made on first use, once per cold start."""
+        if self._ddb is None:
+            self._ddb = default_client("dynamodb")
+        return self._ddb
 
     def _get(self, key_id: str, version: int) -> dict[str, Any] | None:
         try:

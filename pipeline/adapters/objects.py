@@ -38,7 +38,14 @@ class ObjectStore:
     """S3 operations the pipeline needs. The client is injectable; the default is made once per cold start."""
 
     def __init__(self, client: Any | None = None) -> None:
-        self.s3 = client or default_client("s3")
+        self._s3 = client
+
+    @property
+    def s3(self) -> Any:
+        """The injected client, or this process's default one: made on first use, once per cold start."""
+        if self._s3 is None:
+            self._s3 = default_client("s3")
+        return self._s3
 
     def _version(self, ref: ObjectRef) -> dict[str, str]:
         return {"VersionId": ref.version_id} if ref.version_id else {}

@@ -15,7 +15,14 @@ class Queue:
 
     def __init__(self, url: str, client: Any | None = None) -> None:
         self.url = url
-        self.sqs = client or default_client("sqs")
+        self._sqs = client
+
+    @property
+    def sqs(self) -> Any:
+        """The injected client, or this process's default one: made on first use, once per cold start."""
+        if self._sqs is None:
+            self._sqs = default_client("sqs")
+        return self._sqs
 
     def send(self, body: str, attributes: dict[str, str] | None = None) -> str:
         """Send one message with string attributes; returns its MessageId."""

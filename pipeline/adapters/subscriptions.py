@@ -33,7 +33,14 @@ class Subscriptions:
 
     def __init__(self, topic_arn: str, client: Any | None = None) -> None:
         self.arn = topic_arn
-        self.sns = client or default_client("sns")
+        self._sns = client
+
+    @property
+    def sns(self) -> Any:
+        """The injected client, or this process's default one: made on first use, once per cold start."""
+        if self._sns is None:
+            self._sns = default_client("sns")
+        return self._sns
 
     def _listed(self) -> list[tuple[str, str, str]]:
         """(arn, protocol, endpoint) of every subscription, as ListSubscriptionsByTopic gives them."""

@@ -20,9 +20,16 @@ class Topic:
         self, arn: str, client: Any | None = None, attempts: int = 5, backoff_s: float = 0.2
     ) -> None:
         self.arn = arn
-        self.sns = client or default_client("sns")
+        self._sns = client
         self.attempts = attempts
         self.backoff_s = backoff_s
+
+    @property
+    def sns(self) -> Any:
+        """The injected client, or this process's default one: made on first use, once per cold start."""
+        if self._sns is None:
+            self._sns = default_client("sns")
+        return self._sns
 
     def publish_all(self, messages: list[str]) -> list[str | Exception]:
         """Publish every message; returns each one's MessageId, or the error that stopped it after retries."""

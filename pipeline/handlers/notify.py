@@ -7,30 +7,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.idempotency import persistence_layer
 from pipeline.adapters.queues import Queue
 from pipeline.adapters.topics import Topic
 from pipeline.config import settings
 from pipeline.errors import PermanentError
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.batch import SQSRecord, process_partial_response
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic.envelopes import sns_message
 from pipeline.logic.notifications import event_identity, message_structure, render
 from pipeline.models import ItemEvent, Notification
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 #: Far longer than any redelivery (SQS keeps a message at most 14 days), so that replaying the archive of the
 #: past year notifies nobody twice; an idempotency record is a few hundred bytes.
 REMEMBER_SECONDS = 366 * 24 * 3600
 
-processor = BatchProcessor(event_type=EventType.SQS)
 topic = Topic(settings().user_notifications_topic_arn)
 dead_letters = Queue(settings().notify_dead_letter_queue_url)
 
@@ -59,12 +60,19 @@ def _send(notification: dict[str, Any]) -> dict[str, str]:
     return {"message_id": message_id}
 
 
-#: Publish one notification; a second call with the same event_id returns the first result and sends nothing.
-send: Callable[..., dict[str, str]] = idempotent_function(
-    data_keyword_argument="notification",
-    config=config,
-    persistence_store=persistence_layer(settings().idempotency_table),
-)(_send)
+@cache
+def _idempotent_send() -> Callable[..., dict[str, str]]:
+    """`_send` behind the idempotency table; its DynamoDB client is made on the first notification."""
+    return idempotent_function(  # type: ignore[no-any-return]
+        data_keyword_argument="notification",
+        config=config,
+        persistence_store=persistence_layer(settings().idempotency_table),
+    )(_send)
+
+
+def send(notification: dict[str, Any]) -> dict[str, str]:
+    """Publish one notification; a repeat of its event_id returns the first result and sends nothing."""
+    return _idempotent_send()(notification=notification)
 
 
 def _notification(body: str) -> Notification:
@@ -91,9 +99,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     config.register_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event, record_handler)

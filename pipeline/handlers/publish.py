@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pipeline.adapters.metadata_table import MetadataTable
 from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
 from pipeline.errors import TransientError
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic import documents
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 store = ObjectStore()
 table = MetadataTable(settings().table_name)
@@ -20,7 +21,6 @@ table = MetadataTable(settings().table_name)
 
 @logger.inject_lambda_context(correlation_id_path="item_id")
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     item_id, version = str(event["item_id"]), int(event["version"])
     config = settings()

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
 from pipeline.errors import REASONS, PermanentError, split_cause
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic.keys import item_id, parse_upload_key
 from pipeline.logic.uploads import user_metadata
 from pipeline.models import ObjectRef
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 store = ObjectStore()
 
@@ -39,7 +40,6 @@ def _owner(ref: ObjectRef) -> str:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = ObjectRef.model_validate(event["source"])
     reason, detail = _reason(event.get("error", {}))

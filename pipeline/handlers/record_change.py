@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.metadata_table import MetadataTable
 from pipeline.config import settings
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic.changes import inherit_labels, record_key
 from pipeline.models import ChangeEvent, StoredChange
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 table = MetadataTable(settings().table_name)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     given = ChangeEvent.model_validate(event["change"])
     key = record_key(given)

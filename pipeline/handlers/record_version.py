@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.metadata_table import MetadataTable
 from pipeline.config import settings
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.models import ImageMetadata, Rendition, Upload, VersionRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 table = MetadataTable(settings().table_name)
 
 
 @logger.inject_lambda_context(correlation_id_path="upload.item_id")
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     upload = Upload.model_validate(event["upload"])
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

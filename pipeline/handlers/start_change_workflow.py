@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.workflows import Workflows
 from pipeline.config import settings
 from pipeline.errors import PermanentError
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.batch import SQSRecord, process_partial_response
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic.changes import execution_name, parse_change
 from pipeline.logic.envelopes import sns_message
 
-processor = BatchProcessor(event_type=EventType.SQS)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 workflows = Workflows()
 
 
@@ -36,8 +36,5 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event, record_handler)

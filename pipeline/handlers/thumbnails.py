@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic import images
 from pipeline.logic.documents import CACHE_IMMUTABLE, thumbnail_key
 from pipeline.models import Upload
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 store = ObjectStore()
 
 
 @logger.inject_lambda_context(correlation_id_path="upload.item_id")
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
     upload = Upload.model_validate(event["upload"])
     version = int(event["version"])

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.adapters.objects import ObjectStore
 from pipeline.config import settings
 from pipeline.errors import PermanentError
-from pipeline.handlers.observability import logger, metrics, tracer
+from pipeline.handlers.observability import logger, metrics
 from pipeline.logic import images
 from pipeline.logic.keys import item_id, parse_upload_key
 from pipeline.logic.uploads import check_size, validated_upload
 from pipeline.models import ObjectRef
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 store = ObjectStore()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ref = ObjectRef.model_validate(event["source"])
     logger.set_correlation_id(item_id(ref.bucket, ref.key))

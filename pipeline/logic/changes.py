@@ -7,24 +7,22 @@ import json
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PermanentError
 from pipeline.models import ChangeEvent, StoredChange
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 #: The contract's size limit for one event's JSON text, in UTF-8 bytes.
 MAX_EVENT_BYTES = 65536
 RECORD_SCHEMA = "pipeline/record/1"
 LISTING_SCHEMA = "pipeline/entity/1"
 
-_formats = FormatChecker(formats=())
 
-
-@_formats.checks("date-time", raises=ValueError)
 def _rfc3339(value: object) -> bool:
+    """The contract's `date-time` format (raises ValueError for a string that is no date at all)."""
     if not isinstance(value, str) or "T" not in value.upper():
         return False
     parsed = datetime.fromisoformat(value.replace("z", "Z"))
@@ -41,7 +39,13 @@ def contract() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(contract(), format_checker=_formats)
+    # jsonschema (and `referencing`) load on the first validation, not at import: of the handlers importing
+    # this module only ValidateChange and StartChangeWorkflow validate, and a cold start pays it once.
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    formats = FormatChecker(formats=())
+    formats.checks("date-time", raises=ValueError)(_rfc3339)
+    return Draft202012Validator(contract(), format_checker=formats)
 
 
 def _path(parts: Any) -> str:
@@ -64,6 +68,8 @@ def parse_change(raw: str | dict[str, Any]) -> ChangeEvent:
     if errors:
         # A `false` subschema (the contract's "delete carries no data") reports no keyword and no path.
         named = [e for e in errors if e.validator is not None]
+        from jsonschema.exceptions import best_match
+
         error = best_match(named) if named else errors[0]
         if error.validator is None:
             raise PermanentError("at $.data: a delete carries no data.", reason="schema_violation")

@@ -1,0 +1,66 @@
+"""SQS batches with partial failure reports (`ReportBatchItemFailures`), one record at a time.
+
+The contract of Powertools' `process_partial_response` with `BatchProcessor(EventType.SQS)`, without its
+import: that utility loads asyncio and every event data class (Kafka, Kinesis, DynamoDB streams, ...), a third
+of the `import boto3` + one client floor on each cold start, for a loop of a few lines.
+- Each record goes to the record handler; one that raises is reported in `batchItemFailures` by its
+  `messageId`, so SQS redelivers only it; the others are deleted.
+- When every record of the batch failed, the invocation fails (`BatchProcessingError`): the whole batch is
+  redelivered and the function's error metric counts it, as with Powertools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pipeline.handlers.observability import logger
+
+
+class BatchProcessingError(Exception):
+    """Every record of the batch failed; the message names each record's error."""
+
+
+class SQSRecord:
+    """One SQS record of a Lambda event (the fields the handlers read, named as Powertools names them)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw["messageId"])
+
+    @property
+    def body(self) -> str:
+        return str(self.raw["body"])
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        attributes: Mapping[str, Any] = self.raw.get("attributes") or {}
+        return attributes
+
+
+def process_partial_response(
+    event: Mapping[str, Any], record_handler: Callable[[SQSRecord], object]
+) -> dict[str, list[dict[str, str]]]:
+    """Run `record_handler` on each record; the response names the records that failed."""
+    if not isinstance(event.get("Records"), list):
+        raise ValueError("Not an SQS batch: the event has no Records list.")
+    records = [SQSRecord(raw) for raw in event["Records"]]
+    failures: list[tuple[SQSRecord, Exception]] = []
+    for record in records:
+        try:
+            record_handler(record)
+        except Exception as exc:  # noqa: BLE001 - any failure of one record is reported, never fatal
+            logger.warning(
+                "record failed; SQS will deliver it again",
+                extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {exc}"[:1000]},
+            )
+            failures.append((record, exc))
+    if records and len(failures) == len(records):
+        details = "; ".join(f"{r.message_id}: {type(e).__name__}: {e}" for r, e in failures)
+        raise BatchProcessingError(f"All records failed processing. {len(failures)} errors: {details}"[:4000])
+    return {"batchItemFailures": [{"itemIdentifier": record.message_id} for record, _ in failures]}
