@@ -7,6 +7,12 @@ past the function's timeout stops the worker and is reported as `Sandbox.Timedou
 
 A worker runs on the Python its `Runtime` names when one is installed (see `interpreters`), with the log
 format and levels of its `LoggingConfig`; a response over Lambda's 6 MB limit is an error, as on AWS.
+
+A cold start forks the worker from a zygote of its interpreter (`zygote.py`, `forkserver`) that has imported
+the AWS SDK, pydantic and Powertools already; the function's environment, directory and path are set after
+the fork, so a worker is what a process of its own would be, a second sooner. At most `workers` invocations
+run at once across the stack (`budget`); the rest wait their turn, and a function's timeout counts from when
+its handler starts. Idle workers past `IDLE_FACTOR` times the budget are stopped, least recently used first.
 """
 
 from __future__ import annotations
@@ -167,7 +173,6 @@ class Worker:
         # One log stream per execution environment, named as Lambda names them.
         self.log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
         env = {**env, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream}
-        self.forked = zygote is not None
         self.process: subprocess.Popen[bytes] | forkserver.ForkedProcess
         try:
             if zygote is not None:  # the same process, forked from one that has imported the SDK already

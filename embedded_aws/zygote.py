@@ -95,6 +95,7 @@ PRELOAD = (
     "aws_lambda_powertools.utilities.typing",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.data_classes",
+    "aws_lambda_powertools.utilities.idempotency",
 )
 _MAX_MESSAGE = 1 << 20
 
