@@ -6,6 +6,7 @@ Invoke test and the no-leak test run a whole embedded AWS.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -117,6 +118,11 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaRuntime]
     lambda_runtime = LambdaRuntime("http://127.0.0.1:9", "us-east-1", logs, log_sink=lambda *_: None)
     yield lambda_runtime
     lambda_runtime.shutdown()
+
+
+def test_the_zygote_is_python_39_syntax() -> None:
+    # Given the zygote's source, When it is parsed as Python 3.9, Then it parses (it runs on python3.9 too)
+    ast.parse(forkserver.ZYGOTE.read_text(), feature_version=(3, 9))
 
 
 def test_a_forked_worker_sees_what_a_worker_started_as_its_own_process_sees(
