@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up test test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up test test-fast test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -51,12 +52,21 @@ test-template: $(STAMP)
 test-compat: $(STAMP)
 	$(BIN)/pytest tests/compat
 
-test: lint
-	$(BIN)/pytest
+# The tiers run side by side, each in its own pytest (moto's backends are process-wide, so the tiers that mock
+# AWS in-process and the ones that run the embedded AWS cannot share one); each tier's report prints when it ends.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint test-fast test-stack test-compat
 
-bench: $(STAMP)
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit tests/functional tests/template
+
+# pyvips (libvips, the thumbnails' reference) is for `make bench` only, never in the tests or the Lambda artifact.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m pipeline.cli.bench
-	$(BIN)/python -m pipeline.cli.bench_images
 
 # `sam build` runs these (Metadata: BuildMethod: makefile): the Lambda code without the local tools, and its
 # dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).
