@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Protocol
 
@@ -113,6 +114,21 @@ def _roll_back(stack: FakeStack, cause: Exception) -> None:
     stack._add_stack_event("ROLLBACK_COMPLETE")
 
 
+def _parse_template(template: str) -> dict[str, Any]:
+    """A JSON template body read as JSON; YAML as moto reads it. moto tries PyYAML's pure-Python loader on
+    every body first, about a third of a second for a translated SAM template (the deploy sends JSON)."""
+    if template.lstrip().startswith("{"):
+        try:
+            document = json.loads(template)
+        except json.JSONDecodeError:
+            pass  # YAML in flow style, or broken: moto's reading decides
+        else:
+            if isinstance(document, dict):
+                return document
+    parsed: dict[str, Any] = _originals["parse_template"](template)
+    return parsed
+
+
 def install(router: Lifecycle) -> None:
     """Hook moto's Lambda backend and CloudFormation stacks to `router`. Idempotent."""
     global _router  # noqa: PLW0603 - moto's models are process-wide, so is the route
@@ -126,6 +142,7 @@ def install(router: Lifecycle) -> None:
     _originals["cfn_create_function"] = LambdaFunction.create_from_cloudformation_json.__func__
     _originals["mark_creation_complete"] = FakeStack.mark_creation_complete
     _originals["create_resources"] = FakeStack.create_resources
+    _originals["parse_template"] = FakeStack.parse_template
     LambdaBackend.create_function = _create_function
     LambdaBackend.update_function_code = _update_function_code
     LambdaBackend.update_function_configuration = _update_function_configuration
@@ -133,6 +150,7 @@ def install(router: Lifecycle) -> None:
     LambdaFunction.create_from_cloudformation_json = classmethod(_cfn_create_function)
     FakeStack.mark_creation_complete = _mark_creation_complete
     FakeStack.create_resources = _create_resources
+    FakeStack.parse_template = staticmethod(_parse_template)
 
 
 def uninstall() -> None:

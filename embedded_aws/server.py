@@ -34,6 +34,7 @@ from xml.sax.saxutils import escape
 
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from botocore.model import OperationNotFoundError
+from moto.moto_server.werkzeug_app import DEFAULT_SERVICE_REGION, DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
@@ -414,6 +415,58 @@ class AwsErrorMiddleware:
             return [body]
 
 
+class CachedDispatcher(DomainDispatcherApplication):  # type: ignore[misc]
+    """moto's dispatcher, resolving each host to its backend once instead of on every request.
+
+    moto lists its own package directory (about 200 `isdir` calls) and then tries its URL patterns one by one
+    for every request, all under one lock: under load that was the largest single cost of the server and
+    serialised every request. The backend of a host never changes, so it is looked up once; the lock is only
+    taken to create a backend's app.
+    """
+
+    #: Hosts remembered; only unsigned requests can name arbitrary ones, and those fall back to moto.
+    MAX_HOSTS = 4096
+
+    def __init__(self, create_app: Callable[[Any], Any]) -> None:
+        super().__init__(create_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        try:
+            return self._backends[host]
+        except KeyError:
+            backend = super().get_backend_for_host(host)
+            if len(self._backends) < self.MAX_HOSTS:
+                self._backends[host] = backend
+            return backend
+
+    def get_application(self, environ: dict[str, Any]) -> Any:
+        # moto's own routing (moto_server/werkzeug_app.py `get_application`), without its lock around lookups.
+        path_info = environ.get("PATH_INFO", "")
+        if isinstance(path_info, bytes):
+            path_info = path_info.decode("utf-8")
+        if path_info.startswith("/moto-api") or path_info == "/favicon.ico":
+            host: str | None = "moto_api"
+        elif path_info.startswith(("/latest/meta-data/", "/latest/api/")):
+            host = "instance_metadata"
+        else:
+            host = None
+        backend = self.get_backend_for_host(host)
+        if not backend:
+            host = self.infer_service_region_host(environ, path_info)
+            if host is None:
+                service, region = DEFAULT_SERVICE_REGION
+                host = f"{service}.{region}.amazonaws.com"
+            backend = self.get_backend_for_host(host)
+        app = self.app_instances.get(backend)
+        if app is None:
+            with self.lock:
+                app = self.app_instances.get(backend)
+                if app is None:
+                    app = self.app_instances[backend] = self.create_app(backend)
+        return app
+
+
 class AwsServer(ThreadedMotoServer):  # type: ignore[misc]
     """moto's threaded server with `AwsErrorMiddleware` in front."""
 
@@ -422,14 +475,10 @@ class AwsServer(ThreadedMotoServer):  # type: ignore[misc]
         self.errors = errors
 
     def _server_entry(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        app = AwsErrorMiddleware(DomainDispatcherApplication(create_backend_app), self.errors)
+        app = AwsErrorMiddleware(CachedDispatcher(create_backend_app), self.errors)
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

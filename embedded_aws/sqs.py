@@ -370,12 +370,28 @@ def _cancel_message_move_task(self: SQSResponse) -> Any:
     )
 
 
+# --- the clock --------------------------------------------------------------------------------------------
+def _unix_time(dt: Any = None) -> float:
+    """moto's `unix_time`, read from `time.time()` when it asks for now: moto builds two datetimes for that,
+    and asks for every message of a queue at every send and receive (visible? delayed? retained?)."""
+    return time.time() if dt is None else float(_originals["unix_time"](dt))
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
 def install() -> None:
     """Patch moto's SQS: atomic receives, message origins, DLQ redrive actions. Idempotent."""
     with _tasks_lock:
         _tasks.clear()  # moto's backends were reset with the server
     if _originals:
         return
+    from moto.sqs import models as sqs_models
+
+    _originals["unix_time"] = sqs_models.unix_time
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
     _originals["receive"] = SQSBackend.receive_message
     _originals["add_message"] = Queue.add_message
     _originals["receive_response"] = SQSResponse.receive_message

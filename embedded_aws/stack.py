@@ -27,14 +27,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
-from embedded_aws.clients import new_client
+from embedded_aws.clients import client, new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
 from embedded_aws.formats import function_name
 from embedded_aws.lambda_async import DEFAULT_MAX_AGE_S, DEFAULT_MAX_RETRIES, AsyncInvocations, AsyncSettings
 from embedded_aws.runtime import FunctionConfig, LambdaRuntime
 from embedded_aws.server import AwsServer, ErrorLog
-from embedded_aws.template import DeployPlan, plan_deploy
+from embedded_aws.template import DeployPlan, plan_deploy, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,8 @@ class EmbeddedAws:
                     f"Cannot listen on {self.host}:{self.port} ({exc.strerror}). Is another `pipeline up` "
                     "running? Stop it, or pick another port with --port."
                 ) from exc
+        warming = threading.Thread(target=warm_up, name="embedded-aws-warm-up", daemon=True)
+        warming.start()  # the SAM translator imports while the server starts; a deploy waits for it
         self.outbox.clear()
         cfn_models.install()
         lifecycle.install(self)  # functions runnable when created; stacks complete only when ready
@@ -206,6 +208,11 @@ class EmbeddedAws:
     def client(self, service: str) -> Any:
         """A new boto3 client for this embedded AWS (the caller's own: it may register event handlers)."""
         return new_client(service, endpoint_url=self.endpoint_url, region=self.region)
+
+    def _own_client(self, service: str) -> Any:
+        """The embedded AWS's own client for its deploys and reads: made once (each new client resolves its
+        model's shapes again on first use, a tenth of a second of CPU per deploy)."""
+        return client(service, endpoint_url=self.endpoint_url, region=self.region)
 
     # --- the Router the moto patches call -----------------------------------------------------------------
     def invoke_sync(self, function_arn: str, event: Any) -> tuple[str, dict[str, Any] | None]:
@@ -287,7 +294,7 @@ class EmbeddedAws:
             work_dir=self.state_dir / "stacks" / stack_name,
         )
         self._stage_code(plan)
-        cfn = self.client("cloudformation")
+        cfn = self._own_client("cloudformation")
         self._remove_rolled_back(stack_name)
         declared = plan.template.get("Parameters", {})
         try:
@@ -312,7 +319,7 @@ class EmbeddedAws:
 
     def _remove_rolled_back(self, stack_name: str) -> None:
         """A stack left ROLLBACK_COMPLETE by a failed create is deleted first, as `sam deploy` does."""
-        cfn = self.client("cloudformation")
+        cfn = self._own_client("cloudformation")
         try:
             status = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
         except ClientError:
@@ -344,7 +351,7 @@ class EmbeddedAws:
     def _stage_code(self, plan: DeployPlan) -> None:
         """Put a marker zip where the translated template says each function's code is; remember which code
         dir each zip stands for, so the function runs from that dir the moment moto creates it."""
-        s3 = self.client("s3")
+        s3 = self._own_client("s3")
         try:
             s3.head_bucket(Bucket=plan.artifact_bucket)
         except ClientError:
@@ -362,14 +369,14 @@ class EmbeddedAws:
 
     def delete(self, stack_name: str) -> None:
         """Delete a stack as CloudFormation does: its functions stop, its pollers and schedules with them."""
-        self.client("cloudformation").delete_stack(StackName=stack_name)
+        self._own_client("cloudformation").delete_stack(StackName=stack_name)
         self.stacks.pop(stack_name, None)
         if self._mappings is not None:
             self._mappings.sync()  # its queues' pollers stop now, not at the watcher's next scan
 
     def describe(self, stack_name: str, plan: DeployPlan | None = None) -> DeployedStack:
         """Read a stack back through the CloudFormation API (with its functions' local configurations)."""
-        cfn = self.client("cloudformation")
+        cfn = self._own_client("cloudformation")
         description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
         resources: dict[str, tuple[str, str]] = {}

@@ -7,7 +7,6 @@ AWS can honour, or the deploy stops before anything is created.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import logging
@@ -48,7 +47,11 @@ _SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 
-class _CfnLoader(yaml.SafeLoader):
+#: libyaml's parser when PyYAML has it (five times faster on a template, same documents), else PyYAML's.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """YAML as CloudFormation reads it: YAML 1.1 scalars (so `yes`/`no`/`on`/`off` are booleans, numbers are
     numbers), but no timestamp type (an unquoted `2010-09-09` stays the text it is), short-form intrinsics
     (`!Ref`, `!GetAtt a.b.c`, ...), and the last of duplicate keys wins (as SAM CLI's parser keeps it)."""
@@ -60,7 +63,8 @@ class _CfnLoader(yaml.SafeLoader):
             plain = isinstance(key_node, yaml.ScalarNode) and not key_node.style
             if plain and key_node.tag in _TEXT_KEY_TAGS:
                 key_node.tag = "tag:yaml.org,2002:str"
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 _TEXT_KEY_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool")
@@ -187,12 +191,29 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                         f"State machine {logical_id} has DefinitionUri {uri!r}; use a local file path."
                     )
                 path = _resolve_dir(base, uri, f"State machine {logical_id}'s DefinitionUri")
-                props["Definition"] = _plain(yaml.load(path.read_text(), Loader=_CfnLoader))
+                props["Definition"] = _definition(path)
         elif kind == "AWS::Serverless::LayerVersion":
             raise UnsupportedResourceError(
                 f"{logical_id} is an AWS::Serverless::LayerVersion: layers are not supported by the embedded "
                 "AWS yet; put the code in the function's CodeUri."
             )
+
+
+def _definition(path: Path) -> Any:
+    """A state machine definition file: JSON (Amazon States Language's own format) read as JSON, else YAML."""
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass  # YAML flow style, or broken JSON: YAML reads it or says why not
+    return _plain(yaml.load(text, Loader=_CfnLoader))
+
+
+def warm_up() -> None:
+    """Import the SAM translator (0.7 s of CPU, most of it its schema's pydantic models): `EmbeddedAws.start`
+    has it done beside the server's start, instead of inside the first deploy."""
+    import samtranslator.translator.transform  # noqa: F401
 
 
 def _translate(sam: dict[str, Any], parameters: dict[str, str], region: str) -> dict[str, Any]:
@@ -419,8 +440,7 @@ def plan_deploy(
     refused here, before anything is created.
     """
     parameters = dict(parameters or {})
-    source = load_template(path)
-    template = copy.deepcopy(source)
+    template = load_template(path)  # freshly parsed: ours to change
     plan = DeployPlan(template={})
     transforms = _transforms(template)
     check_parameters(template, parameters)
