@@ -239,24 +239,28 @@ class Zygote:
                 data, fds = b"", []
             if not data:
                 break
-            message = json.loads(data)
-            if "exit" in message:
-                with self._lock:
-                    child = self._children.pop(int(message["exit"]), None)
-                if child is not None:
-                    child._exited(int(message["code"]))
-                continue
+            try:
+                self._dispatch(json.loads(data), fds)
+            except Exception:  # a worker whose end is never reported would be waited for forever
+                log.exception("Fork server %d: unreadable message %r", self.pid, data[:200])
+        self._settle()
+
+    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
+        if "exit" in message:
             with self._lock:
-                done, answer = self._pending.pop(int(message["id"]), (None, None))
-                child = None
-                if "pid" in message:
-                    child = ForkedProcess(int(message["pid"]), fds[0] if fds else -1, self)
-                    self._children[child.pid] = child
-            if done is None or answer is None:
-                continue
+                child = self._children.pop(int(message["exit"]), None)
+            if child is not None:
+                child._exited(int(message["code"]))
+            return
+        with self._lock:
+            done, answer = self._pending.pop(message.get("id"), (None, None))  # type: ignore[arg-type]
+            child = None
+            if "pid" in message:
+                child = ForkedProcess(int(message["pid"]), fds[0] if fds else -1, self)
+                self._children[child.pid] = child
+        if done is not None and answer is not None:
             answer.extend([message, child])
             done.set()
-        self._settle()
 
     def _settle(self) -> None:
         """The zygote is gone: no one will report its workers' ends, so end them and report them killed."""

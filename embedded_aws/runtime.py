@@ -326,6 +326,11 @@ class Worker:
             return
         self.log(json.dumps({"time": iso_millis(), "type": f"platform.{kind}", "record": record}))
 
+    def ask_to_exit(self) -> None:
+        """Close the worker's input: it ends by itself once its current invocation (if any) is answered."""
+        with contextlib.suppress(OSError):
+            self._writer.close()
+
     def stop(self, grace_s: float = 0.0) -> None:
         """End the process: politely (close its input) when given grace, else at once. Idempotent."""
         with self._stop_lock:
@@ -679,11 +684,16 @@ class FunctionPool:
 
     def close(self) -> None:
         """Stop every worker, idle or busy: a busy one's invocation ends as a Runtime.ExitError."""
+        _stop_all(self.closing())
+
+    def closing(self) -> list[Worker]:
+        """Take no new invocations and ask every worker to exit; returns them, for `_stop_all`."""
         with self._lock:
             self._closed = True
             workers, self._idle = list(self._all), collections.deque()
         for worker in workers:
-            worker.stop(grace_s=0.5)
+            worker.ask_to_exit()
+        return workers
 
     def retire(self) -> None:
         """Take no new invocations; stop idle workers now and busy ones when their invocation ends (as Lambda
@@ -717,6 +727,13 @@ class FunctionPool:
         """Process ids of this function's live workers."""
         with self._lock:
             return [w.process.pid for w in self._all if w.process.poll() is None]
+
+
+def _stop_all(workers: list[Worker], grace_s: float = 0.5) -> None:
+    """Stop workers already asked to exit: those that have not within `grace_s` (all told) are killed."""
+    deadline = time.monotonic() + grace_s
+    for worker in workers:
+        worker.stop(grace_s=max(0.01, deadline - time.monotonic()))
 
 
 InvokeListener = Callable[[FunctionConfig, InvokeResult, str], None]
@@ -865,8 +882,8 @@ class LambdaRuntime:
         with self._lock:
             pools, self._pools = [*self._pools.values(), *self._retired], {}
             self._retired = []
-        for pool in pools:
-            pool.close()
+        # Every worker is asked first and given the same half second, rather than half a second each.
+        _stop_all([worker for pool in pools for worker in pool.closing()])
         if self.zygotes is not None:
             self.zygotes.stop()
 
