@@ -270,7 +270,7 @@ def naive_thumbnails(data: bytes, widths: Sequence[int], fmt: str) -> list[tuple
 
 
 def decode_for_thumbnails(data: bytes, widths: Sequence[int]) -> Image.Image:
-    """The oriented image `make_thumbnails` resizes from (evidence that JPEG draft mode is used)."""
+    """The decoded image `make_thumbnails` resizes from, turned as shown (evidence of JPEG draft mode)."""
     src_fmt = sniff(data[:SNIFF_BYTES])
     _require_readable(src_fmt)
     im = _open(data, src_fmt)
@@ -689,8 +689,9 @@ _REDUCING_GAP = 3.0
 #: affords and Pillow's scalar code does not. After encoding at quality 80, outputs are within 0.15 dB PSNR
 #: of LANCZOS' against a full-size LANCZOS reference (`python -m pipeline.cli.bench_images` prints both).
 _FILTER = Image.Resampling.BICUBIC
-#: Below this many output pixels a resize is not split into strips: handing work to a thread costs more.
-_SPLIT_MIN_PIXELS = 256 * 256
+#: Below this many output pixels a resize is not split into bands: the copies in and out of the bands and the
+#: hand-over cost more than a second core saves (in practice only the largest rendition is split).
+_SPLIT_MIN_PIXELS = 512 * 1024
 #: At most this many threads work on one image (strips of a resize, renditions encoded side by side).
 _MAX_THREADS = 4
 
@@ -780,11 +781,13 @@ def _resize_strips(
     """`_FILTER` to `size`, after a box reduction by an integer factor when the ratio allows (as Pillow's
     `reducing_gap`), as Pillow's two passes made explicit, each split across threads when the output is large.
 
-    The horizontal pass computes each row from the same row only, so it is split into bands of rows; the
-    vertical pass computes each column from the same column only, so it is split into bands of columns. Both
-    give exactly the pixels of one unsplit pass: the thread count changes the speed, never the output. (One
-    `resize` call would not do: Pillow picks which pass comes first by the work each needs, so a band of
-    rows may be resampled in the other order than the whole image, rounding differently.)
+    The vertical pass comes first: per filter tap it costs less than the horizontal one, so shrinking the
+    rows first is 5-25% faster than Pillow's own order (horizontal first). The vertical pass computes each
+    column from the same column only, so it is split into bands of columns; the horizontal pass computes each
+    row from the same row only, so it is split into bands of rows. Both give exactly the pixels of one
+    unsplit pass: the thread count changes the speed, never the output. (Bands of one `resize` call would
+    not: Pillow picks its pass order by the work each needs, so a band may be done in another order than the
+    whole image and round differently.)
     """
     width, height = size
     factor_x = max(1, int(im.width / width / _REDUCING_GAP))
@@ -798,6 +801,16 @@ def _resize_strips(
     premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(mode)
     if premultiplied is not None:  # once here, rather than once per call inside `resize`
         im = im.convert(premultiplied)
+    if (y0, y1) != (0.0, float(height)):  # vertical first: Pillow's vertical pass costs less per tap
+        source = im
+
+        def columns(left: int, right: int) -> Image.Image:
+            band = (
+                source if (left, right) == (0, source.width) else source.crop((left, 0, right, source.height))
+            )
+            return band.resize((right - left, height), _FILTER, box=(0, y0, right - left, y1))
+
+        im = _in_bands(pool, parts, source.width, columns, across="columns")
     if (x0, x1) != (0.0, float(width)):
         source = im
 
@@ -808,16 +821,6 @@ def _resize_strips(
             return band.resize((width, bottom - top), _FILTER, box=(x0, 0, x1, bottom - top))
 
         im = _in_bands(pool, parts, source.height, rows, across="rows")
-    if (y0, y1) != (0.0, float(height)):
-        source = im
-
-        def columns(left: int, right: int) -> Image.Image:
-            band = (
-                source if (left, right) == (0, source.width) else source.crop((left, 0, right, source.height))
-            )
-            return band.resize((right - left, height), _FILTER, box=(0, y0, right - left, y1))
-
-        im = _in_bands(pool, parts, source.width, columns, across="columns")
     return im.convert(mode) if premultiplied is not None else im
 
 
