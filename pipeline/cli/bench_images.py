@@ -26,7 +26,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from io import BytesIO
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,25 @@ def run(
     console.print(table(rows, widths))
     notes(rows, repeat, console, missing)
     return rows
+
+
+def combined_rows(repeat: int = 5) -> list[tuple[str, str, str]]:
+    """(measure, value, goal / reference) rows for `make bench`'s combined table; prints nothing."""
+    rows = run(repeat=repeat, console=Console(file=StringIO(), width=80))
+    combined = []
+    for row in rows:
+        measure = f"thumbnails {row.input} -> {row.format}"
+        value = f"ours {row.ours_ms:.0f} ms (CPU {row.ours_cpu_ms:.0f})"
+        if row.pyvips_ms is None or row.ratio is None or row.cpu_ratio is None:
+            reference = f"pyvips not installed; decode floor {row.floor_ms:.0f} ms"
+        else:
+            value += f" = {row.ratio:.2f}x pyvips (CPU {row.cpu_ratio:.2f}x)"
+            reference = (
+                f"< 1.00x pyvips {row.pyvips_ms:.0f} ms (CPU {row.pyvips_cpu_ms:.0f}), same run; "
+                f"decode floor {row.floor_ms:.0f} ms"
+            )
+        combined.append((measure, value, reference))
+    return combined
 
 
 def table(rows: Sequence[Row], widths: Sequence[int] = WIDTHS) -> Table:
