@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
-from pipeline.cli import changes, samples, uploads
+from pipeline.cli import bench_images, bench_imports, changes, samples, uploads
 from pipeline.client import ChangeClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,6 +301,22 @@ def _free_port() -> int:
         return port
 
 
+def _import_rows(repeat: int = 5) -> list[Row]:
+    """Each handler's cold import against the floor (`import boto3` + one client), paired in the same run."""
+    rows = bench_imports.measure(repeat)
+    floor, handlers = rows[0], rows[1:]
+    out: list[Row] = [("cold import floor (boto3 + a client)", f"{floor.median_ms:.0f} ms", "1.00x")]
+    for row in handlers:
+        out.append(
+            (
+                f"cold import {row.name}",
+                f"{row.median_ms:.0f} ms = {row.ratio:.2f}x floor",
+                f"<= 1.2x (CPU {row.cpu_ratio:.2f}x)",
+            )
+        )
+    return out
+
+
 def _section(console: Console, title: str, measure: Callable[[], list[Row]]) -> list[Row]:
     with console.status(f"Benchmarking: {title} …"):
         return measure()
@@ -318,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(stderr=args.json)
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("stack", lambda: run_stack(args.files, args.events, args.workers)),
+        ("imports", _import_rows),
+        ("images", lambda: bench_images.combined_rows(repeat=5)),
     ]
     rows: list[Row] = []
     for name, measure in sections:
