@@ -7,7 +7,7 @@ functions resolved to values of the right shape; nothing from this shell leaks i
 `POWERTOOLS_TRACE_DISABLED`). Floor runs are interleaved with handler runs, so the noise of a shared machine
 hits both alike, and each figure is a median.
 
-    python -m pipeline.cli.bench_imports [--repeat 5] [--json] [--with-clients] [--why HANDLER]
+    python -m pipeline.cli.bench_imports [--repeat 7] [--json] [--with-clients] [--why HANDLER]
 
 Handlers make their boto3 clients on first use, not at import (DESIGN.md D5 allows either): `--with-clients`
 adds them after the import, to show what the first invocation then adds.
@@ -245,14 +245,14 @@ def import_profile(module: str, top: int = 15) -> list[tuple[str, float, float]]
 
 
 def run(
-    repeat: int = 5, handlers: Sequence[str] | None = None, *, seed: int = 0
+    repeat: int = 7, handlers: Sequence[str] | None = None, *, seed: int = 0
 ) -> list[tuple[str, str, str]]:
     """Measure; the table's rows (handler, median cold import ms, multiple of the floor), floor first."""
     return [row.cells() for row in measure(repeat, handlers, seed=seed)]
 
 
 def measure(
-    repeat: int = 5, handlers: Sequence[str] | None = None, *, seed: int = 0, with_clients: bool = False
+    repeat: int = 7, handlers: Sequence[str] | None = None, *, seed: int = 0, with_clients: bool = False
 ) -> list[Row]:
     """The floor first, then each handler: `repeat` samples of each, every one paired with a floor sample.
 
@@ -301,6 +301,28 @@ def measure(
     return rows
 
 
+def combined_rows(repeat: int = 7) -> list[tuple[str, str, str]]:
+    """(measure, value, goal / reference) rows for `make bench`'s combined table; prints nothing."""
+    rows = measure(repeat)
+    floor = rows[0]
+    combined = [
+        (
+            "handler cold import: floor (import boto3 + 1 client)",
+            f"{floor.median_ms:.0f} ms (CPU {floor.cpu_ms:.0f})",
+            "reference, same run",
+        )
+    ]
+    for row in rows[1:]:
+        combined.append(
+            (
+                f"handler cold import: {row.name}",
+                f"{row.median_ms:.0f} ms = {row.ratio:.2f}x floor (CPU {row.cpu_ratio:.2f}x)",
+                f"<= {GOAL}x floor, same run, {repeat} pairs",
+            )
+        )
+    return combined
+
+
 def table(rows: Sequence[Row], repeat: int, *, with_clients: bool = False) -> Table:
     worst = max((row.ratio for row in rows[1:]), default=0.0)
     verdict = "within" if worst <= GOAL else "over"
@@ -334,7 +356,7 @@ def table(rows: Sequence[Row], repeat: int, *, with_clients: bool = False) -> Ta
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="samples of each handler (and of the floor)")
+    parser.add_argument("--repeat", type=int, default=7, help="samples of each handler (and of the floor)")
     parser.add_argument("--handler", action="append", help="only this module (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
