@@ -188,6 +188,9 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
 
 
 _originals: dict[str, Any] = {}
+#: Set when a mapping is created, updated or deleted through moto: the watcher syncs at once instead of
+#: listing every mapping twice a second.
+_mappings_changed = threading.Event()
 
 
 def install_validation() -> None:
@@ -210,17 +213,31 @@ def install_validation() -> None:
 
     create = _originals["create"] = LambdaBackend.create_event_source_mapping
     update = _originals["update"] = LambdaBackend.update_event_source_mapping
+    delete = _originals["delete"] = LambdaBackend.delete_event_source_mapping
 
     def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
         checked(spec)
-        return create(self, spec)
+        try:
+            return create(self, spec)
+        finally:
+            _mappings_changed.set()
 
     def update_event_source_mapping(self: LambdaBackend, uuid: str, spec: dict[str, Any]) -> Any:
         checked(spec)
-        return update(self, uuid, spec)
+        try:
+            return update(self, uuid, spec)
+        finally:
+            _mappings_changed.set()
+
+    def delete_event_source_mapping(self: LambdaBackend, uuid: str) -> Any:
+        try:
+            return delete(self, uuid)
+        finally:
+            _mappings_changed.set()
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping
     LambdaBackend.update_event_source_mapping = update_event_source_mapping
+    LambdaBackend.delete_event_source_mapping = delete_event_source_mapping
 
 
 class _MappingPoller:
@@ -335,7 +352,7 @@ class _MappingPoller:
 class EventSourceMappings:
     """Keeps one poller set per enabled SQS mapping, following mappings as they are created or deleted."""
 
-    def __init__(self, runtime: LambdaRuntime, endpoint_url: str, region: str, scan_s: float = 0.5) -> None:
+    def __init__(self, runtime: LambdaRuntime, endpoint_url: str, region: str, scan_s: float = 5.0) -> None:
         self.runtime = runtime
         self.endpoint_url = endpoint_url
         self.region = region
@@ -381,7 +398,13 @@ class EventSourceMappings:
                 self._pollers[uuid] = _MappingPoller(mapping, self.runtime, self.endpoint_url, self.region)
 
     def _watch(self) -> None:
-        while not self._stopping.wait(self.scan_s):
+        """Sync when moto reports a change to a mapping, and every `scan_s` anyway (a mapping whose function
+        became runnable later, a change made behind moto's API)."""
+        while True:
+            _mappings_changed.wait(self.scan_s)
+            _mappings_changed.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self.sync()
             except Exception:
@@ -390,6 +413,7 @@ class EventSourceMappings:
 
     def stop(self) -> None:
         self._stopping.set()
+        _mappings_changed.set()  # wakes the watcher
         if self._thread.is_alive():
             self._thread.join(self.scan_s + 5)
         with self._sync_lock:

@@ -146,3 +146,21 @@ def test_a_json_definition_file_reads_as_json_and_a_yaml_one_as_yaml(tmp_path: P
     # Then JSON keeps JSON's meaning, YAML is YAML
     assert _definition(as_json) == document
     assert _definition(as_yaml)["States"]["W"] == {"Type": "Wait", "Seconds": 1, "End": True}
+
+
+def test_error_tables_are_the_ones_moto_builds() -> None:
+    # Given moto's table of S3's errors, and the embedded AWS's cached one
+    from moto.core.errors import ErrorLookupFactory
+    from moto.core.utils import get_service_model
+
+    from embedded_aws.server import _error_lookup_for_service
+
+    model = get_service_model("s3")
+    expected = ErrorLookupFactory._create_error_lut(model)
+    # When the cached one is asked twice
+    first = _error_lookup_for_service(None, model)
+    second = _error_lookup_for_service(None, model)
+    # Then it is built once and maps every code as moto's does
+    assert first is second
+    assert first._code_to_error.keys() == expected._code_to_error.keys()
+    assert first.from_code("NoSuchKey").name == expected.from_code("NoSuchKey").name
