@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up test test-fast test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -55,10 +55,21 @@ test-compat: $(STAMP)
 # The tiers run side by side, each in its own pytest (moto's backends are process-wide, so the tiers that mock
 # AWS in-process and the ones that run the embedded AWS cannot share one); each tier's report prints when it ends.
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j4 --output-sync=target lint test-fast test-stack test-compat
+	@$(MAKE) --no-print-directory -j6 --output-sync=target lint test-fast test-compat \
+		test-stack-changes test-stack-uploads test-stack-runtime
 
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional tests/template
+
+test-stack-changes: $(STAMP)
+	$(BIN)/pytest tests/stack/test_change_events.py
+
+test-stack-uploads: $(STAMP)
+	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_notifications.py
+
+test-stack-runtime: $(STAMP)
+	$(BIN)/pytest tests/stack --ignore=tests/stack/test_change_events.py \
+		--ignore=tests/stack/test_upload_pipeline.py --ignore=tests/stack/test_notifications.py
 
 # pyvips (libvips, the thumbnails' reference) is for `make bench` only, never in the tests or the Lambda artifact.
 $(BENCH_STAMP): $(STAMP)

@@ -34,8 +34,12 @@ log = logging.getLogger(__name__)
 
 #: Concurrent batches per mapping without MaximumConcurrency (AWS scales further; a laptop should not).
 DEFAULT_POLLERS = 2
-#: How long one receive call waits; short, so a stop is quick.
-_WAIT_S = 1
+#: How long one receive call waits (long polling, as Lambda's pollers do): an idle poller costs one request
+#: per wait. A stop does not wait for a poller's receive to return: a batch received after its mapping
+#: stopped is made visible again at once (`_release`).
+_WAIT_S = 10
+#: How long a stop waits for a poller thread that is handing a batch to its function.
+_JOIN_S = 1.0
 #: Lambda's default quota of filters per event source mapping, and its limit on one pattern's length.
 MAX_FILTERS = 5
 MAX_PATTERN_LENGTH = 4096
@@ -344,9 +348,10 @@ class _MappingPoller:
     def stop(self) -> None:
         self.stopping.set()
 
-    def join(self, timeout: float) -> None:
+    def join(self, deadline: float) -> None:
+        """Wait for the poller's threads until `deadline` (a `time.monotonic()` instant)."""
         for thread in self.threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class EventSourceMappings:
@@ -420,6 +425,7 @@ class EventSourceMappings:
             pollers = list(self._pollers.values())
         for poller in pollers:
             poller.stop()
+        deadline = time.monotonic() + _JOIN_S  # one wait for all: threads in a long poll are not waited for
         for poller in pollers:
-            poller.join(_WAIT_S + 2)
+            poller.join(deadline)
         self._pollers.clear()

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that star
     from embedded_aws.stack import DeployedStack, EmbeddedAws
     from pipeline.adapters.subscriptions import Subscriptions
     from pipeline.cli import uploads as uploads_module
+    from pipeline.cli.changes import ChangeOutcome, DemoEvent
     from pipeline.cli.uploads import Outcome
 
 app = typer.Typer(help="Event-driven file and data publishing pipeline: local tools.", no_args_is_help=True)
@@ -450,7 +452,7 @@ def demo(
         )
         files = [(name, make()) for name, make, _ in samples.SAMPLES]
         expected = {name: outcome for name, _, outcome in samples.SAMPLES}
-        with Progress(console=console) as progress:
+        with Progress(console=console) as progress, ThreadPoolExecutor(max_workers=1) as background:
             task = progress.add_task("Uploading samples", total=len(files))
             outcomes = uploads.upload(
                 stack,
@@ -459,20 +461,27 @@ def demo(
                 metadata={"owner": "demo", "author": "Pipeline demo"},
                 progress=lambda _: progress.advance(task),
             )
-            waiting = progress.add_task("Processing", total=len(outcomes))
+            # The change events flow through the stack while the uploads are processed, as they would.
+            total = sum(len(wave) for wave in changes.DEMO_WAVES)
+            changing = progress.add_task("Change events", total=total)
+            sent = background.submit(
+                changes.run_demo, stack, timeout, on_done=lambda _: progress.advance(changing)
+            )
+            waiting = progress.add_task("Processing uploads", total=len(outcomes))
             uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
-        console.print(_outcomes_table(outcomes, expected))
+            console.print(_outcomes_table(outcomes, expected))
 
-        again_name = next(name for name, _, outcome in samples.SAMPLES if outcome == "published")
-        with console.status(f"Uploading {again_name} again (the same key: a new version of the same item) …"):
+            again_name = next(name for name, _, outcome in samples.SAMPLES if outcome == "published")
             second = uploads.upload(stack, [(again_name, dict(files)[again_name])], "demo")
-            uploads.wait(stack, second, timeout)
+            reupload = progress.add_task(f"{again_name} again (a new version of the same item)", total=1)
+            uploads.wait(stack, second, timeout, on_done=lambda _: progress.advance(reupload))
+            changed = sent.result()
         console.print(_outcomes_table(second, {again_name: "published"}))
         failures = [o for o in outcomes if not _expected_ok(o, expected[o.name])]
         if second[0].state != "published" or second[0].version != 2 or not second[0].latest:
             failures.append(second[0])
             errors.print(f"[red]The re-upload of {again_name} did not become version 2 as latest.[/]")
-        change_problems = _demo_changes(stack, timeout)
+        change_problems = _demo_changes(stack, changed)
         console.print(_functions_table(aws, compact=True))
         console.print(
             f"Public documents: aws --endpoint-url {aws.endpoint_url} s3 ls "
@@ -518,16 +527,10 @@ def _demo_outbox(
     return len(problems)
 
 
-def _demo_changes(stack: uploads_module.Stack, timeout: float) -> int:
-    """Emit the demo's change events in waves; show what became of each and check the public JSON."""
-    from rich.progress import Progress
-
+def _demo_changes(stack: uploads_module.Stack, sent: list[tuple[DemoEvent, ChangeOutcome]]) -> int:
+    """Show what became of each of the demo's change events and check the public JSON."""
     from pipeline.cli import changes
 
-    total = sum(len(wave) for wave in changes.DEMO_WAVES)
-    with Progress(console=console) as progress:
-        task = progress.add_task("Change events", total=total)
-        sent = changes.run_demo(stack, timeout, on_done=lambda _: progress.advance(task))
     table = Table(title="Change events (outcomes read from the ChangeWorkflow)", title_justify="left")
     for column in ("#", "Event", "Record", "Op", "Seq", "Outcome"):
         table.add_column(column, overflow="fold")

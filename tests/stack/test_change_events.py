@@ -94,11 +94,11 @@ def _settled(aws: EmbeddedAws, stack: DeployedStack, entity: str, expected: dict
     return _state(_records(aws, stack, entity)) == expected
 
 
-def _history(entity: str, seed: int) -> list[Event]:
-    """200 changes to 20 records (fixed seed): upserts, with every fourth record ending deleted."""
+def _history(entity: str, seed: int, records: int = 20) -> list[Event]:
+    """Ten changes to each of `records` records (fixed seed): upserts, every fourth record ending deleted."""
     rng = random.Random(seed)
     events = []
-    for n in range(20):
+    for n in range(records):
         record = f"r{n:02d}"
         for sequence in range(1, 11):
             delete = n % 4 == 0 and sequence == 10
@@ -129,8 +129,8 @@ def test_the_demo_burst_reports_each_outcome_from_the_pipeline_and_ends_in_the_l
 def test_in_order_and_shuffled_delivery_end_in_the_same_public_json(
     aws: EmbeddedAws, stack: DeployedStack, client: ChangeClient
 ) -> None:
-    # Given the same 200 changes for two entities (fixed seed), one delivered in order, the other shuffled
-    ordered = _history("ordered", seed=11)
+    # Given the same 120 changes for two entities (fixed seed), one delivered in order, the other shuffled
+    ordered = _history("ordered", seed=11, records=12)
     shuffled = [{**e, "entity": "shuffled"} for e in ordered]
     random.Random(12).shuffle(shuffled)
     expected = _expected(ordered)
