@@ -254,6 +254,7 @@ class _MappingPoller:
         self.queue_url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         self.filters = mapping.filters
         self.stopping = threading.Event()
+        self._handing: set[threading.Thread] = set()  # threads handing a batch to the function right now
         self.threads = [
             threading.Thread(target=self._run, name=f"esm-{mapping.uuid[:8]}-{i}", daemon=True)
             for i in range(mapping.max_concurrency)
@@ -323,10 +324,16 @@ class _MappingPoller:
         while not self.stopping.is_set():
             try:
                 batch = self._receive_batch()
-                if batch and not self.stopping.is_set():
-                    self._process(batch)
-                elif batch:  # stopping (mapping updated or deleted): hand the batch back at once
-                    self._release(batch)
+                if not batch:
+                    continue
+                self._handing.add(threading.current_thread())
+                try:
+                    if not self.stopping.is_set():
+                        self._process(batch)
+                    else:  # stopping (mapping updated or deleted): hand the batch back at once
+                        self._release(batch)
+                finally:
+                    self._handing.discard(threading.current_thread())
             except Exception:
                 if self.stopping.is_set():
                     return
@@ -349,8 +356,9 @@ class _MappingPoller:
         self.stopping.set()
 
     def join(self, deadline: float) -> None:
-        """Wait for the poller's threads until `deadline` (a `time.monotonic()` instant)."""
-        for thread in self.threads:
+        """Wait, until `deadline` (a `time.monotonic()` instant), for the threads handing a batch to the
+        function; one still in a long poll releases what it receives (see `_run`) and is not waited for."""
+        for thread in list(self._handing):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
