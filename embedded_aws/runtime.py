@@ -605,6 +605,14 @@ class FunctionPool:
             self._all.add(worker)
         return worker
 
+    def prepare(self) -> None:
+        """Start the fork server this function's workers will come from (about a second of CPU), so that its
+        first cold start does not wait for it."""
+        try:
+            self._zygote()
+        except Exception:  # the first cold start tries again, and falls back to a plain process
+            log.warning("Function %s: the fork server did not start ahead", self.config.name, exc_info=True)
+
     def _zygote(self) -> forkserver.Zygote | None:
         """The zygote to fork this function's worker from, if any.
 
@@ -816,6 +824,8 @@ class LambdaRuntime:
         with self._lock:
             old = self._pools.get(config.name)
             self._pools[config.name] = pool
+        if self.zygotes is not None:
+            threading.Thread(target=pool.prepare, name=f"zygote-for-{config.name}", daemon=True).start()
         if old is not None:
             old.retire()
             with self._lock:
