@@ -30,6 +30,7 @@ import base64
 import collections
 import copy
 import datetime
+import functools
 import hashlib
 import importlib
 import json
@@ -828,6 +829,13 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.utils import boto_client
 
     _originals["boto_client_for"] = boto_client.boto_client_for
+    # moto parses a JSONPath (building jsonpath-ng's parser, tables and all) on every evaluation of a path:
+    # a sixth of the server's CPU under load. A parsed path is an immutable tree, shared by every execution.
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
     for name in _CLIENT_USERS:
         module = importlib.import_module(name)
         if hasattr(module, "boto_client_for"):

@@ -132,7 +132,7 @@ def _photos(count: int, seed: int) -> list[tuple[str, bytes]]:
 
 
 def _listing_count(stack: uploads.Stack, collection: str) -> int:
-    s3 = stack.client("s3")
+    s3 = stack.client("s3")  # made once per stack
     try:
         body = s3.get_object(Bucket=stack.outputs["PublicBucketName"], Key=f"collections/{collection}.json")
     except s3.exceptions.NoSuchKey:

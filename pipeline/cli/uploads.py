@@ -7,6 +7,7 @@ or AWS itself) through the stack's Outputs. Not deployed to Lambda.
 from __future__ import annotations
 
 import mimetypes
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ class Stack:
     outputs: dict[str, str]
     endpoint_url: str | None
     region: str = "us-east-1"
+    #: One client per service, made on first use: making one costs tens of milliseconds of CPU, and status
+    #: polls ask for one per file several times a second. Clients are thread-safe.
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def find(cls, stack_name: str, endpoint_url: str | None, region: str = "us-east-1") -> Stack:
@@ -52,7 +57,11 @@ class Stack:
         return cls(outputs, endpoint_url, region)
 
     def client(self, service: str) -> Any:
-        return client(service, endpoint_url=self.endpoint_url, region=self.region)
+        """This stack's client for `service` (shared: register no event handlers on it)."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = client(service, endpoint_url=self.endpoint_url, region=self.region)
+            return self._clients[service]
 
 
 @dataclass
