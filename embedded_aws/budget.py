@@ -52,6 +52,7 @@ class WorkerBudget:
         self._waiting: collections.OrderedDict[Hashable, collections.deque[_Ticket]] = (
             collections.OrderedDict()
         )
+        self._freed = threading.Condition(self._lock)  # notified whenever a slot is released
 
     @property
     def limit(self) -> int:
@@ -64,6 +65,7 @@ class WorkerBudget:
         with self._lock:
             self._limit = value
             self._dispatch()
+            self._freed.notify_all()
 
     @property
     def running(self) -> int:
@@ -110,6 +112,19 @@ class WorkerBudget:
             if self._by_key[key] <= 0:
                 del self._by_key[key]
             self._dispatch()
+            self._freed.notify_all()
+
+    def wait_until_free(self, key: Hashable, cap: int, timeout_s: float) -> bool:
+        """Wait, holding nothing, until `key` could take a slot at once: the budget and `key`'s cap both have
+        room and nobody waits ahead. What a poller asks before it receives work, as Lambda's pollers fetch
+        only as much as the function can run: a batch received and then left waiting for a slot would spend
+        its messages' visibility timeout in the queue of this budget."""
+
+        def free() -> bool:
+            return self._running < self._limit and self._by_key[key] < cap and not self._waiting
+
+        with self._freed:
+            return self._freed.wait_for(free, timeout_s)
 
     def _grant(self, ticket: _Ticket) -> None:
         self._running += 1

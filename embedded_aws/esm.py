@@ -323,6 +323,13 @@ class _MappingPoller:
     def _run(self) -> None:
         while not self.stopping.is_set():
             try:
+                # Receive only when the function could run the batch at once (as Lambda scales its pollers
+                # with the function's concurrency): a batch that waited for a worker slot would age in flight.
+                if not self.runtime.has(self.mapping.function_arn):  # being deleted: its stop is coming
+                    self.stopping.wait(1.0)
+                    continue
+                if not self.runtime.wait_for_capacity(self.mapping.function_arn, _WAIT_S):
+                    continue
                 batch = self._receive_batch()
                 if not batch:
                     continue

@@ -874,6 +874,16 @@ class LambdaRuntime:
         with self._lock:
             return name in self._pools
 
+    def wait_for_capacity(self, name_or_arn: str, timeout_s: float) -> bool:
+        """Wait (holding nothing) until an invocation of the function would start at once; False when the
+        deadline passed first or the function is gone."""
+        name = function_name(name_or_arn)
+        with self._lock:
+            pool = self._pools.get(name)
+        if pool is None:
+            return False
+        return self.budget.wait_until_free(pool, pool.cap, timeout_s)
+
     def invoke(self, name_or_arn: str, event: Any, source: str = "invoke") -> InvokeResult:
         """Invoke a function synchronously, as Lambda's RequestResponse invocation type does."""
         pool = self.pool(name_or_arn)

@@ -94,3 +94,28 @@ def test_the_default_budget_is_the_cpu_count_plus_one_and_zero_is_refused() -> N
     assert WorkerBudget().limit == default_limit() >= 2
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerBudget(0)
+
+
+def test_a_poller_waits_for_room_without_holding_a_slot_and_wakes_when_one_is_released() -> None:
+    # Given a budget of one slot, held by function A, and function B capped at one
+    budget = WorkerBudget(1)
+    budget.acquire("A", 10)
+
+    # When a poller of B asks for room while the slot is held, Then it is told there is none, holding nothing
+    assert budget.wait_until_free("B", 1, timeout_s=0.05) is False
+    assert budget.running == 1 and budget.waiting() == 0
+
+    # When A's slot is released while the poller waits, Then the poller is woken and told there is room
+    answers: list[bool] = []
+    poller = threading.Thread(target=lambda: answers.append(budget.wait_until_free("B", 1, timeout_s=30)))
+    poller.start()
+    budget.release("A")
+    poller.join(30)
+    assert answers == [True]
+    assert budget.running == 0
+
+    # ...and a function at its own cap has no room even when the budget has
+    wide = WorkerBudget(4)
+    wide.acquire("B", 1)
+    assert wide.wait_until_free("B", 1, timeout_s=0.05) is False
+    assert wide.wait_until_free("C", 1, timeout_s=0.05) is True
