@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from embedded_aws import forkserver
-from embedded_aws.runtime import FunctionConfig, InvokeResult, LambdaRuntime
+from embedded_aws.runtime import IDLE_FACTOR, FunctionConfig, InvokeResult, LambdaRuntime
 from embedded_aws.stack import EmbeddedAws, poll_until
 from tests.conftest import ROOT
 
@@ -348,10 +348,12 @@ def test_a_function_waiting_for_a_worker_does_not_time_out_while_it_waits(
 def test_idle_workers_past_the_cap_are_stopped_least_recently_used_first(
     runtime: LambdaRuntime, tmp_path: Path
 ) -> None:
-    # Given a budget of one (so at most four live workers), and five functions invoked one after another
+    # Given a budget of one (so at most IDLE_FACTOR live workers), and one function more than that invoked one
+    # after another
     limit, runtime.budget.limit = runtime.budget.limit, 1
     try:
-        names = [_register(runtime, _code(tmp_path, f"f{i}"), f"lru-{i}") for i in range(5)]
+        count = IDLE_FACTOR + 1
+        names = [_register(runtime, _code(tmp_path, f"f{i}"), f"lru-{i}") for i in range(count)]
         before = {name: runtime.pool(name).worker_pids() for name in names}
         pids = [_call(runtime, name)["pid"] for name in names]
         live = sum(len(runtime.pool(name).worker_pids()) for name in names)
