@@ -94,8 +94,10 @@ class WorkerBudget:
         with self._lock:
             ticket = _Ticket(key, cap, nested)
             queue = self._waiting.get(key)
-            free = nested or self._running < self._limit
-            if queue is None and free and self._by_key[key] < cap:
+            if nested and self._by_key[key] < cap:  # its caller holds a slot: it must not queue behind others
+                self._grant(ticket)
+                return
+            if queue is None and self._running < self._limit and self._by_key[key] < cap:
                 self._grant(ticket)
                 return
             if nested:
@@ -116,12 +118,13 @@ class WorkerBudget:
 
     def wait_until_free(self, key: Hashable, cap: int, timeout_s: float) -> bool:
         """Wait, holding nothing, until `key` could take a slot at once: the budget and `key`'s cap both have
-        room and nobody waits ahead. What a poller asks before it receives work, as Lambda's pollers fetch
+        room. (A waiter still queued after a release is held back by a full budget or by its own cap.) What a
+        poller asks before it receives work, as Lambda's pollers fetch
         only as much as the function can run: a batch received and then left waiting for a slot would spend
         its messages' visibility timeout in the queue of this budget."""
 
         def free() -> bool:
-            return self._running < self._limit and self._by_key[key] < cap and not self._waiting
+            return self._running < self._limit and self._by_key[key] < cap
 
         with self._freed:
             return self._freed.wait_for(free, timeout_s)

@@ -352,8 +352,9 @@ class _MappingPoller:
         try:
             result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
         except EmbeddedAwsError:
-            if not self.stopping.is_set():  # while stopping, the batch simply becomes visible again
+            if not self.stopping.is_set():
                 log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
+            self._release(batch)  # visible again now, not after its visibility timeout
             return
         ids = [m["MessageId"] for m in batch]
         failed = failed_item_ids(result, ids, self.mapping.report_failures)

@@ -120,8 +120,9 @@ class ForkedProcess:
         with self._pidfd_lock:
             if self._pidfd < 0:
                 return self.returncode is None
-            readable, _, _ = select.select([self._pidfd], [], [], 0)
-            return not readable
+            poller = select.poll()  # not select(): it refuses descriptors numbered 1024 and above
+            poller.register(self._pidfd, select.POLLIN)
+            return not poller.poll(0)
 
     def send_signal(self, signum: int) -> None:
         with self._pidfd_lock, contextlib.suppress(ProcessLookupError):
@@ -135,10 +136,10 @@ class ForkedProcess:
 
     def kill_group(self) -> None:
         """SIGKILL the worker's process group (it leads a session of its own), while it can be only it."""
-        self.kill()
         if self.alive():  # not ended, so its pid (the group's id) is not another process's
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+                os.killpg(self.pid, signal.SIGKILL)  # first: the processes its handler started go too
+        self.kill()
 
 
 class Zygote:

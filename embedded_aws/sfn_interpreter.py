@@ -809,6 +809,22 @@ _CLIENT_USERS = (
 )
 
 
+_heap_key_lock = threading.Lock()
+
+
+def _heap_key(self: Any) -> str:
+    key: str | None = self._EvalComponent__heap_key
+    if key is None:
+        from moto.stepfunctions.parser.utils import long_uid
+
+        with _heap_key_lock:
+            key = self._EvalComponent__heap_key
+            if key is None:
+                key = str(long_uid())
+                self._EvalComponent__heap_key = key
+    return key
+
+
 def _shared_boto_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """moto's `boto_client_for`, made once per region, service and server port: moto made a new client for
     every task (tens of milliseconds of CPU each, holding the GIL the server needs under load). Clients are
@@ -835,6 +851,11 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    # A component's heap key (where an execution keeps, say, a retrier's attempts) is drawn on first use,
+    # unlocked: two executions sharing a parsed program could draw two. One lock makes it drawn once.
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    EvalComponent.heap_key = property(_heap_key)
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
     for name in _CLIENT_USERS:
         module = importlib.import_module(name)

@@ -119,3 +119,25 @@ def test_a_poller_waits_for_room_without_holding_a_slot_and_wakes_when_one_is_re
     wide.acquire("B", 1)
     assert wide.wait_until_free("B", 1, timeout_s=0.05) is False
     assert wide.wait_until_free("C", 1, timeout_s=0.05) is True
+
+
+def test_a_nested_call_runs_at_once_even_when_its_function_has_callers_queued() -> None:
+    # Given a budget of one slot held by a handler, and a call of function B queued behind it
+    budget = WorkerBudget(1)
+    budget.acquire("caller", 10)
+    order: list[str] = []
+    queued = _queue(budget, [("B", "queued")], order)
+
+    # When the handler invokes B synchronously (a nested call, its caller holding the slot)
+    nested = threading.Thread(target=lambda: budget.acquire("B", 10, nested=True), daemon=True)
+    nested.start()
+
+    # Then the nested call is granted at once, without waiting for a release, and the queued call still waits
+    assert poll_until(lambda: budget.running == 2, timeout_s=10)
+    nested.join(10)
+    assert not nested.is_alive() and order == [] and budget.waiting("B") == 1
+    budget.release("B")
+    budget.release("caller")
+    for thread in queued:
+        thread.join(10)
+    assert order == ["queued"]
