@@ -61,6 +61,29 @@ def default_client(service: str) -> Any:
         return boto3.client(service)  # type: ignore[call-overload]
 
 
+class LazyClient:
+    """An adapter's client attribute: the injected client, or this process's default one for `service`, made
+    on first use (once per cold start: a handler that never calls the service never pays for its client)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.slot = f"_{service}"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        client = instance.__dict__.get(self.slot)
+        if client is None:
+            client = instance.__dict__[self.slot] = default_client(self.service)
+        return client
+
+    def __set__(self, instance: object, client: Any) -> None:
+        instance.__dict__[self.slot] = client
+
+
 def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
     """SNS/SQS `MessageAttributes` from plain strings."""
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}

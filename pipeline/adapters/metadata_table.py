@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import LazyClient
 from pipeline.errors import TransientError
 from pipeline.logic.keys import normalised_sequencer
 from pipeline.models import ItemState, StoredChange, VersionRecord
@@ -47,16 +47,11 @@ def _cancelled_reasons(exc: ClientError) -> list[str]:
 class MetadataTable:
     """Versions and pointers of items. The client is injectable; the default is made once per cold start."""
 
+    ddb = LazyClient("dynamodb")
+
     def __init__(self, table_name: str, client: Any | None = None) -> None:
         self.table = table_name
-        self._ddb = client
-
-    @property
-    def ddb(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._ddb is None:
-            self._ddb = default_client("dynamodb")
-        return self._ddb
+        self.ddb = client
 
     def _get(self, key_id: str, version: int) -> dict[str, Any] | None:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import LazyClient
 from pipeline.errors import PermanentError, TransientError
 from pipeline.models import ObjectRef
 
@@ -37,15 +37,10 @@ def _code(exc: ClientError) -> str:
 class ObjectStore:
     """S3 operations the pipeline needs. The client is injectable; the default is made once per cold start."""
 
-    def __init__(self, client: Any | None = None) -> None:
-        self._s3 = client
+    s3 = LazyClient("s3")
 
-    @property
-    def s3(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._s3 is None:
-            self._s3 = default_client("s3")
-        return self._s3
+    def __init__(self, client: Any | None = None) -> None:
+        self.s3 = client
 
     def _version(self, ref: ObjectRef) -> dict[str, str]:
         return {"VersionId": ref.version_id} if ref.version_id else {}

@@ -6,23 +6,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client, string_attributes
+from pipeline.adapters.clients import LazyClient, string_attributes
 from pipeline.errors import TransientError
 
 
 class Queue:
     """One SQS queue. The client is injectable; the default is made once per process."""
 
+    sqs = LazyClient("sqs")
+
     def __init__(self, url: str, client: Any | None = None) -> None:
         self.url = url
-        self._sqs = client
-
-    @property
-    def sqs(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._sqs is None:
-            self._sqs = default_client("sqs")
-        return self._sqs
+        self.sqs = client
 
     def send(self, body: str, attributes: dict[str, str] | None = None) -> str:
         """Send one message with string attributes; returns its MessageId."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import LazyClient
 from pipeline.errors import PermanentError, TransientError
 
 PENDING = "PendingConfirmation"
@@ -31,16 +31,11 @@ class Subscription:
 class Subscriptions:
     """The subscribers of one topic. The client is injectable; the default is made once per process."""
 
+    sns = LazyClient("sns")
+
     def __init__(self, topic_arn: str, client: Any | None = None) -> None:
         self.arn = topic_arn
-        self._sns = client
-
-    @property
-    def sns(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._sns is None:
-            self._sns = default_client("sns")
-        return self._sns
+        self.sns = client
 
     def _listed(self) -> list[tuple[str, str, str]]:
         """(arn, protocol, endpoint) of every subscription, as ListSubscriptionsByTopic gives them."""

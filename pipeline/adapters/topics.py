@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client, string_attributes
+from pipeline.adapters.clients import LazyClient, string_attributes
 from pipeline.errors import TransientError
 
 BATCH = 10  # SNS PublishBatch's limit
@@ -16,20 +16,15 @@ BATCH = 10  # SNS PublishBatch's limit
 class Topic:
     """One SNS topic. The client is injectable; the default is made once per process."""
 
+    sns = LazyClient("sns")
+
     def __init__(
         self, arn: str, client: Any | None = None, attempts: int = 5, backoff_s: float = 0.2
     ) -> None:
         self.arn = arn
-        self._sns = client
+        self.sns = client
         self.attempts = attempts
         self.backoff_s = backoff_s
-
-    @property
-    def sns(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._sns is None:
-            self._sns = default_client("sns")
-        return self._sns
 
     def publish_all(self, messages: list[str]) -> list[str | Exception]:
         """Publish every message; returns each one's MessageId, or the error that stopped it after retries."""

@@ -7,22 +7,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters.clients import default_client
+from pipeline.adapters.clients import LazyClient
 from pipeline.errors import TransientError
 
 
 class Workflows:
     """Starts executions. The client is injectable; the default is made once per cold start."""
 
-    def __init__(self, client: Any | None = None) -> None:
-        self._sfn = client
+    sfn = LazyClient("stepfunctions")
 
-    @property
-    def sfn(self) -> Any:
-        """The injected client, or this process's default one: made on first use, once per cold start."""
-        if self._sfn is None:
-            self._sfn = default_client("stepfunctions")
-        return self._sfn
+    def __init__(self, client: Any | None = None) -> None:
+        self.sfn = client
 
     def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> bool:
         """Start an execution; False when one of that name already ran with other input (a duplicate)."""
