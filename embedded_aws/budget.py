@@ -118,10 +118,10 @@ class WorkerBudget:
 
     def wait_until_free(self, key: Hashable, cap: int, timeout_s: float) -> bool:
         """Wait, holding nothing, until `key` could take a slot at once: the budget and `key`'s cap both have
-        room. (A waiter still queued after a release is held back by a full budget or by its own cap.) What a
-        poller asks before it receives work, as Lambda's pollers fetch
-        only as much as the function can run: a batch received and then left waiting for a slot would spend
-        its messages' visibility timeout in the queue of this budget."""
+        room (a waiter still queued after a release is held back by a full budget or by its own cap).
+
+        What a poller asks before it receives work, as Lambda's pollers fetch only what the function can run:
+        a batch left waiting for a slot would spend its messages' visibility timeout in this queue."""
 
         def free() -> bool:
             return self._running < self._limit and self._by_key[key] < cap

@@ -15,6 +15,7 @@ import random
 import re
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -101,8 +102,6 @@ def _cpu() -> tuple[float, float]:
 @contextmanager
 def _measured() -> Iterator[Usage]:
     """CPU used inside the block (this process vs its descendants) and the peak PSS sampled every 0.5 s."""
-    import threading
-
     usage = Usage()
     stop = threading.Event()
 
@@ -204,14 +203,23 @@ def _changes_round(aws: EmbeddedAws, deployed: DeployedStack, stack: uploads.Sta
     return time.perf_counter() - began
 
 
-def _cold_starts(aws: EmbeddedAws, deployed: DeployedStack) -> list[float]:
-    """Init durations (ms) of the stack's workers, read from the REPORT lines of its functions' logs."""
+def _cold_starts(aws: EmbeddedAws, names: set[str]) -> list[float]:
+    """Init durations (ms) of these functions' workers, read from the REPORT lines of their logs."""
     inits: list[float] = []
-    names = {config.name for config in deployed.functions.values()}
     for name, (_, _, log_path) in aws.runtime.stats().items():
         if name in names and log_path.exists():
             inits.extend(float(m) for m in _INIT.findall(log_path.read_text(errors="replace")))
     return inits
+
+
+def _files_row(
+    stack: uploads.Stack, files: list[tuple[str, bytes]], label: str, goal: str
+) -> tuple[Row, Usage]:
+    """One round of files put at once: its table row and what it cost."""
+    with _measured() as usage:
+        seconds, summary = _files_round(stack, files, label)
+    rate = f"{len(files) / seconds:.1f} files/s"
+    return (f"{len(files)} 1 MP JPEGs at once, {label}", rate, f"{goal}: {summary}"), usage
 
 
 def run_stack(files: int = 60, events: int = 200, workers: int | None = None) -> list[Row]:
@@ -231,16 +239,10 @@ def run_stack(files: int = 60, events: int = 200, workers: int | None = None) ->
             )
             stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
             cold_files, warm_files = _photos(files, seed=1), _photos(files, seed=2)
-            with _measured() as cold_usage:
-                cold_s, cold_summary = _files_round(stack, cold_files, "cold")
-            rows.append(
-                (
-                    f"{files} 1 MP JPEGs at once, cold",
-                    f"{files / cold_s:.1f} files/s",
-                    f"≥ 6: {cold_summary}",
-                )
-            )
-            inits = _cold_starts(aws, deployed)
+            cold_row, cold_usage = _files_row(stack, cold_files, "cold", "≥ 6")
+            rows.append(cold_row)
+            names = {config.name for config in deployed.functions.values()}
+            inits = _cold_starts(aws, names)
             if inits:
                 rows.append(
                     (
@@ -249,15 +251,8 @@ def run_stack(files: int = 60, events: int = 200, workers: int | None = None) ->
                         f"≤ 150 ms (max {max(inits):.0f})",
                     )
                 )
-            with _measured() as warm_usage:
-                warm_s, warm_summary = _files_round(stack, warm_files, "warm")
-            rows.append(
-                (
-                    f"{files} 1 MP JPEGs at once, warm",
-                    f"{files / warm_s:.1f} files/s",
-                    f"≥ 10: {warm_summary}",
-                )
-            )
+            warm_row, warm_usage = _files_row(stack, warm_files, "warm", "≥ 10")
+            rows.append(warm_row)
             for label, usage in (("cold", cold_usage), ("warm", warm_usage)):
                 rows.append(
                     (
@@ -275,8 +270,9 @@ def run_stack(files: int = 60, events: int = 200, workers: int | None = None) ->
                     f"CPU {change_usage.own_cpu_s:.1f} s / {change_usage.workers_cpu_s:.1f} s",
                 )
             )
-            for name, (_, stats, _) in sorted(aws.runtime.stats().items()):
-                if stats.invocations and name in {c.name for c in deployed.functions.values()}:
+            every = aws.runtime.stats()
+            for name, (_, stats, _) in sorted(every.items()):
+                if stats.invocations and name in names:
                     short = name.split("-")[1] if name.count("-") >= 2 else name
                     rows.append(
                         (
@@ -285,7 +281,7 @@ def run_stack(files: int = 60, events: int = 200, workers: int | None = None) ->
                             f"{stats.invocations} calls, {stats.cold_starts} cold",
                         )
                     )
-            timeouts = sum(stats.timeouts for _, stats, _ in aws.runtime.stats().values())
+            timeouts = sum(stats.timeouts for _, stats, _ in every.values())
             rows.append(("function timeouts in the whole run", str(timeouts), "0"))
         finally:
             aws.stop()
