@@ -2,11 +2,11 @@
 
 A benchmark, never a test. Both sides make the same renditions from the same bytes: widths 1024/512/128 (never
 upscaled), EXIF orientation applied, an embedded ICC profile converted to sRGB, no metadata in the outputs,
-WebP at quality 80 and effort (`method`) 4, JPEG at quality 80 with optimised Huffman tables and progressive
-scans. pyvips does what a good libvips user does: `thumbnail_buffer` (shrink-on-load) to the largest width,
-kept in memory, then `thumbnail_image` from it for each smaller width; `export_profile="srgb"` only when the
-input has a profile (without one, libvips would transform from an assumed sRGB for nothing). libvips uses
-its own threads (one per CPU), and so do we (`make_thumbnails`' strips and parallel encodes).
+WebP at quality 80 and the pipeline's effort (`WEBP_METHOD`), JPEG at quality 80 with optimised Huffman tables
+and progressive scans. pyvips does what a good libvips user does: `thumbnail_buffer` (shrink-on-load) to the
+largest width, kept in memory, then `thumbnail_image` from it for each smaller width; `export_profile="srgb"`
+only when the input has a profile (without one, libvips would transform from an assumed sRGB for nothing).
+libvips uses its own threads (one per CPU), and so do we (`make_thumbnails`' strips and parallel encodes).
 
 Times are medians of wall-clock runs after a warm-up, the variants interleaved run by run so a busy machine
 slows them alike; CPU time (all threads of the process) is reported beside, as it is steadier on a shared
@@ -37,14 +37,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.cli.samples import photo_jpeg
-from pipeline.logic.images import THUMBNAIL_QUALITY, make_thumbnails
+from pipeline.logic.images import THUMBNAIL_QUALITY, WEBP_METHOD, make_thumbnails
 
 WIDTHS = (1024, 512, 128)
 FORMATS = ("webp", "jpeg")
 #: A height no image reaches: pyvips then fits the width alone.
 _NO_HEIGHT_LIMIT = 10_000_000
-#: The WebP effort both sides use (Pillow's `method`, libvips' `effort`; libwebp's default).
-WEBP_EFFORT = 4
+#: The WebP effort both sides use (Pillow's `method`, libvips' `effort`): the one the pipeline uses.
+WEBP_EFFORT = WEBP_METHOD
 
 Thumbnailer = Callable[[bytes, Sequence[int], str], list[bytes]]
 

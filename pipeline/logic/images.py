@@ -39,6 +39,10 @@ MIME_TYPES: dict[str, str] = {
 #: Thumbnail output formats: the `ThumbnailFormat` parameter → Pillow's format name.
 THUMBNAIL_FORMATS: dict[str, str] = {"webp": "WEBP", "jpeg": "JPEG"}
 THUMBNAIL_QUALITY = 80
+#: libwebp's `method` (libvips' `effort`) for WebP thumbnails. 2 rather than libwebp's default 4: on 1 MP
+#: photos at quality 80 it spends 40 % of the CPU for outputs 0.3 % smaller and 0.14 dB PSNR lower (method 3
+#: and up add the slow RD search; 5 and 6 cost 1.1x and 2.8x method 4). Measured with Pillow 13, libwebp 1.6.
+WEBP_METHOD = 2
 #: Bytes after an image's logical end that are tolerated whatever they hold (editors append a newline or so).
 TOLERATED_TRAILING_BYTES = 16
 
@@ -937,7 +941,7 @@ def _encode(im: Image.Image, out_fmt: str) -> bytes:
         params: dict[str, Any] = {"quality": THUMBNAIL_QUALITY, "optimize": True, "progressive": True}
     else:
         im = im if im.mode in ("RGB", "RGBA") else im.convert("RGB")
-        params = {"quality": THUMBNAIL_QUALITY, "method": 4}
+        params = {"quality": THUMBNAIL_QUALITY, "method": WEBP_METHOD}
     im.info.clear()
     buffer = BytesIO()
     im.save(buffer, out_fmt, **params)

@@ -341,3 +341,89 @@ def test_updating_a_function_lets_its_running_invocation_finish(aws: EmbeddedAws
     # Then the running invocation finishes on its old worker as Lambda lets it, and the next call succeeds
     assert results == [({"slept": 3}, None)]
     assert _invoke(aws, sleeper, {"seconds": 0}) == ({"slept": 0}, None)
+
+
+def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(aws: EmbeddedAws) -> None:
+    # Given a table with a stream, one existing item among many, and the stream's records so far
+    dynamodb = aws.client("dynamodb")
+    table = f"tx-{time.monotonic_ns()}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for n in range(50):
+        item = {"pk": {"S": "item"}, "sk": {"S": f"{n:03}"}, "v": {"N": "1"}}
+        dynamodb.put_item(TableName=table, Item=item)
+    streams = aws.client("dynamodbstreams")
+    stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def stream_length() -> int:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        return len(streams.get_records(ShardIterator=iterator)["Records"])
+
+    records_before = stream_length()
+
+    # When a transaction updates an item, puts a new one and deletes a third, then fails its last condition
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "item"}, "sk": {"S": "000"}},
+                        "UpdateExpression": "SET v = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "item"}, "sk": {"S": "new"}}}},
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "item"}, "sk": {"S": "001"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "item"}, "sk": {"S": "002"}},
+                        "ConditionExpression": "v = :nine",
+                        "ExpressionAttributeValues": {":nine": {"N": "9"}},
+                    }
+                },
+            ]
+        )
+
+    # Then AWS's reasons name the failed check, and no write of the transaction is left in table or stream
+    reasons = [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+    items = dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "item"}}
+    )["Items"]
+    assert [item["sk"]["S"] for item in items] == [f"{n:03}" for n in range(50)]
+    assert {item["v"]["N"] for item in items} == {"1"}
+    assert stream_length() == records_before
+
+    # And when the same transaction's condition holds, every write lands
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "item"}, "sk": {"S": "002"}, "v": {"N": "9"}})
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "item"}, "sk": {"S": "000"}},
+                    "UpdateExpression": "SET v = :two",
+                    "ExpressionAttributeValues": {":two": {"N": "2"}},
+                }
+            },
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "item"}, "sk": {"S": "new"}}}},
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "item"}, "sk": {"S": "001"}}}},
+        ]
+    )
+    first = dynamodb.get_item(TableName=table, Key={"pk": {"S": "item"}, "sk": {"S": "000"}})["Item"]
+    assert first["v"]["N"] == "2"
+    assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "item"}, "sk": {"S": "new"}})
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "item"}, "sk": {"S": "001"}})
