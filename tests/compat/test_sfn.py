@@ -512,3 +512,48 @@ def test_start_execution_sync_2_waits_for_the_child_and_returns_its_output_as_js
     assert output["Status"] == "SUCCEEDED"
     assert output["Output"] == {"greeting": "hi u-3"}
     assert output["ExecutionArn"].startswith("arn:aws:states:")
+
+
+def test_a_lambda_tasks_in_process_invoke_answers_as_the_lambda_api(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given the Lambda client Step Functions' Lambda tasks use, and a function raising PaymentDeclined
+    from embedded_aws import sfn_interpreter
+
+    stack = deploy_compat("sfn_lambda_errors")
+    task_client = sfn_interpreter._shared_boto_client(aws.region, "lambda")
+    api = aws.client("lambda")
+    name = next(
+        f["FunctionName"]
+        for f in api.list_functions()["Functions"]
+        if f["FunctionName"].startswith(stack.name)
+    )
+    assert type(task_client).__name__ == "_InProcessLambda"
+
+    def answer(client: Any, **params: Any) -> dict[str, Any]:
+        response = dict(client.invoke(**params))
+        metadata = response.pop("ResponseMetadata")
+        payload = json.loads(response.pop("Payload").read())
+        payload.pop("requestId", None)
+        headers = {
+            k: v for k, v in metadata["HTTPHeaders"].items() if k in ("content-type", "x-amz-function-error")
+        }
+        return {**response, "Payload": payload, "status": metadata["HTTPStatusCode"], "headers": headers}
+
+    # When the same calls are made through it and through the Lambda API
+    for payload in ({"order": {"id": "o-9"}}, {"order": {"id": "o-9", "card": "declined"}}):
+        params = {"FunctionName": name, "Payload": json.dumps(payload)}
+        # Then the answers are the same: status, function error, headers and payload (request ids aside)
+        assert answer(task_client, **params) == answer(api, **params)
+
+    # And an unknown function is the same ResourceNotFoundException, with its status
+    errors = []
+    for client in (task_client, api):
+        with pytest.raises(ClientError) as refused:
+            client.invoke(FunctionName=f"{stack.name}-missing", Payload=b"{}")
+        error = refused.value.response
+        errors.append(
+            (type(refused.value).__name__, error["Error"], error["ResponseMetadata"]["HTTPStatusCode"])
+        )
+    assert errors[0] == errors[1]
+    assert errors[0][0] == "ResourceNotFoundException"
