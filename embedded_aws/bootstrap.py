@@ -295,7 +295,13 @@ def main() -> None:
     else:
         _send(out, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})
         _serve(requests, out, handler)
-        return
+        # The runtime closed our input: the environment is shutting down. Lambda ends a runtime with a signal,
+        # running no exit handlers; so do we, once the logs are out (a full interpreter teardown is ~0.1 s of
+        # CPU per worker, which made stopping a stack of warm workers take seconds).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     log_error(error)
     _send(out, {"type": "init_error", "error": error})
     sys.exit(1)
