@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,16 @@ class Zygote:
     """One fork server process and the thread that reads its answers."""
 
     def __init__(
-        self, command: Sequence[str], env: Mapping[str, str], bootstrap: Path, log_path: Path
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        bootstrap: Path,
+        log_path: Path,
+        launching: Callable[[subprocess.Popen[bytes], bool], None] | None = None,
     ) -> None:
+        """Start the fork server and wait for its greeting. `launching(process, True)` is called once the
+        process runs and `launching(process, False)` once it has greeted (or failed), so that an owner
+        shutting down meanwhile can kill it rather than wait for its preloads."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         self._send_lock = threading.Lock()
@@ -172,11 +180,16 @@ class Zygote:
                 raise ZygoteError(f"cannot start a fork server: {exc}") from exc
             finally:
                 theirs.close()
+        if launching is not None:
+            launching(self.process, True)
         try:
             hello = self._hello()
         except BaseException:
             self.stop()
             raise
+        finally:
+            if launching is not None:
+                launching(self.process, False)
         self.pid = self.process.pid
         self.modules: frozenset[str] = frozenset(hello.get("modules", ()))
         self.skipped: list[str] = list(hello.get("skipped", ()))
@@ -304,7 +317,19 @@ class Zygotes:
         self._zygotes: dict[_Key, Zygote] = {}
         self._starting: dict[_Key, threading.Lock] = {}  # one start at a time per key, others go on
         self._broken: set[_Key] = set()
+        self._launching: set[subprocess.Popen[bytes]] = set()
         self._closed = False
+
+    def _launch(self, process: subprocess.Popen[bytes], started: bool) -> None:
+        """Track a fork server between its start and its greeting; one started after `stop` is killed."""
+        with self._lock:
+            if not started:
+                self._launching.discard(process)
+                return
+            if not self._closed:
+                self._launching.add(process)
+                return
+        _kill_group(process)
 
     def get(self, command: Sequence[str], env: Mapping[str, str]) -> Zygote | None:
         """The zygote for this interpreter command and worker environment; None when none can run."""
@@ -325,8 +350,10 @@ class Zygotes:
                 log.warning("A fork server (pid %d) ended; starting another", zygote.pid)
                 zygote.stop(0.5)
             try:
-                zygote = Zygote(command, zygote_env, self._bootstrap, self._log_path)
+                zygote = Zygote(command, zygote_env, self._bootstrap, self._log_path, self._launch)
             except ZygoteError as exc:
+                if self._closed:  # killed by `stop` while it preloaded
+                    return None
                 log.warning(
                     "No fork server for %s (%s): workers start as processes of their own", command, exc
                 )
@@ -346,11 +373,20 @@ class Zygotes:
             return [z.pid for z in self._zygotes.values() if z.alive]
 
     def stop(self) -> None:
+        """Stop every fork server; one still preloading is killed (its starter then gives up at once)."""
         with self._lock:
             self._closed = True
             zygotes, self._zygotes = list(self._zygotes.values()), {}
+            launching, self._launching = list(self._launching), set()
+        for process in launching:
+            _kill_group(process)
         for zygote in zygotes:
             zygote.stop()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def supported() -> bool:

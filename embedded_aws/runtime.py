@@ -798,6 +798,7 @@ class LambdaRuntime:
         self._runtime_dirs: dict[tuple[int, int], tuple[Path, list[str]]] = {}
         self._pools: dict[str, FunctionPool] = {}
         self._retired: list[FunctionPool] = []  # replaced pools whose busy workers may still run
+        self._preparing: list[threading.Thread] = []  # fork servers starting ahead of first invocations
         self._lock = threading.Lock()
         self.listeners: list[InvokeListener] = []
         self.budget = WorkerBudget(workers)
@@ -827,7 +828,10 @@ class LambdaRuntime:
             old = self._pools.get(config.name)
             self._pools[config.name] = pool
         if self.zygotes is not None:
-            threading.Thread(target=pool.prepare, name=f"zygote-for-{config.name}", daemon=True).start()
+            preparing = threading.Thread(target=pool.prepare, name=f"zygote-for-{config.name}", daemon=True)
+            preparing.start()
+            with self._lock:
+                self._preparing = [t for t in self._preparing if t.is_alive()] + [preparing]
         if old is not None:
             old.retire()
             with self._lock:
@@ -908,6 +912,12 @@ class LambdaRuntime:
         _stop_all([worker for pool in pools for worker in pool.closing()])
         if self.zygotes is not None:
             self.zygotes.stop()
+        # A fork server still starting stops itself once started (the zygotes are closed): wait for that, so
+        # that no process (nor its writes to the runtime directory) outlives the shutdown.
+        with self._lock:
+            preparing, self._preparing = self._preparing, []
+        for thread in preparing:
+            thread.join(timeout=30)
 
     def process_ids(self) -> list[int]:
         """Every process the runtime runs now: workers of every function and the fork servers."""

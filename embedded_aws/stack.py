@@ -26,6 +26,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+# isort: split
+from embedded_aws import botocore_data  # noqa: F401 - before any moto import: see that module
+
+# isort: split
 from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
 from embedded_aws.clients import client, new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError

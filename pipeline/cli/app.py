@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import signal
 import sys
@@ -117,6 +119,10 @@ def _start(
 ) -> EmbeddedAws:
     from embedded_aws.stack import EmbeddedAws
 
+    # The embedded AWS leaves a large heap (moto's and botocore's models, parsed state machines) that the
+    # interpreter collected, again and again, as it exited: seconds after the command was done. Nothing in it
+    # needs finalising once the stack has stopped, so it is frozen out of those collections.
+    atexit.register(gc.freeze)
     aws = EmbeddedAws(port, state_dir=state_dir, workers=workers)
     try:
         with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
