@@ -51,6 +51,12 @@ PROBE = textwrap.dedent(
             os._exit(3)
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if action == "client":
+            import boto3
+
+            client = boto3.client("s3")
+            credentials = client._request_signer._credentials
+            return [client.meta.region_name, credentials.access_key, credentials.token]
         if action == "sleep":
             started = time.time()
             time.sleep(event["seconds"])
@@ -158,6 +164,19 @@ def test_a_forked_worker_sees_what_a_worker_started_as_its_own_process_sees(
     # ...and none of the zygote's own state: its globals, its signal wakeup descriptor, its SIGCHLD handler
     assert forked["zygote_globals"] == []
     assert (forked["wakeup_fd"], forked["sigchld_default"]) == (-1, True)
+    # ...and a boto3 client made in the handler (from the session the zygote warmed) has the worker's own
+    # region and credentials, as in the worker started as its own process
+    plain = LambdaRuntime(
+        "http://127.0.0.1:9", "us-east-1", tmp_path / "logs", lambda *_: None, fork_server=False
+    )
+    try:
+        _register(plain, code, "probe-plain", SHARED="x")
+        spawned_client = _call(plain, "probe-plain", {"action": "client"})
+    finally:
+        plain.shutdown()
+    forked_client = _call(runtime, "probe-plain", {"action": "client"})
+    assert forked_client == spawned_client
+    assert forked_client == [env["AWS_REGION"], env["AWS_ACCESS_KEY_ID"], env.get("AWS_SESSION_TOKEN")]
 
 
 def test_two_functions_forked_from_one_zygote_share_no_modules_or_variables(
