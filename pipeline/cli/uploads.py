@@ -145,21 +145,32 @@ def check(stack: Stack, outcome: Outcome) -> Outcome:
     return outcome
 
 
+#: Seconds between looks at pending uploads: the first, and the most while nothing finishes.
+MIN_POLL_S = 0.25
+MAX_POLL_S = 1.0
+
+
 def wait(
     stack: Stack,
     outcomes: list[Outcome],
     timeout_s: float = 120.0,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Poll until every file is published or quarantined, or the deadline passes (then some stay pending)."""
+    """Poll until every file is published or quarantined, or the deadline passes (then some stay pending).
+
+    Each look is two reads per pending file; while none finishes, looks come less often (0.25 s, growing to
+    `MAX_POLL_S`), so that a local stack does not spend its time answering the poll of a large batch.
+    """
     deadline = time.monotonic() + timeout_s
     pending = list(outcomes)
+    interval = MIN_POLL_S
     while pending and time.monotonic() < deadline:
-        for outcome in list(pending):
-            if check(stack, outcome).state != "pending":
-                pending.remove(outcome)
-                if on_done is not None:
-                    on_done(outcome)
+        finished = [outcome for outcome in pending if check(stack, outcome).state != "pending"]
+        for outcome in finished:
+            pending.remove(outcome)
+            if on_done is not None:
+                on_done(outcome)
+        interval = MIN_POLL_S if finished else min(MAX_POLL_S, interval * 1.5)
         if pending:
-            time.sleep(0.25)
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
     return outcomes
