@@ -171,10 +171,10 @@ def test_a_forked_worker_sees_what_a_worker_started_as_its_own_process_sees(
     )
     try:
         _register(plain, code, "probe-plain", SHARED="x")
-        spawned_client = _call(plain, "probe-plain", {"action": "client"})
+        spawned_client = json.loads(plain.invoke("probe-plain", {"action": "client"}).payload)
     finally:
         plain.shutdown()
-    forked_client = _call(runtime, "probe-plain", {"action": "client"})
+    forked_client = json.loads(runtime.invoke("probe-plain", {"action": "client"}).payload)
     assert forked_client == spawned_client
     assert forked_client == [env["AWS_REGION"], env["AWS_ACCESS_KEY_ID"], env.get("AWS_SESSION_TOKEN")]
 
