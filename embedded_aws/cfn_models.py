@@ -21,7 +21,7 @@ from typing import Any
 
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudwatch.models import cloudwatch_backends
+from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.iam.models import Role
 from moto.s3.models import FakeBucket, s3_backends
@@ -220,8 +220,41 @@ class S3BucketPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]  #
         return cls(props["Bucket"])
 
 
+def _metric_data_queries(metrics: list[dict[str, Any]] | None) -> list[MetricDataQuery] | None:
+    """A metric-math alarm's `Metrics` as moto's PutMetricAlarm builds them from the API call."""
+    if not metrics:
+        return None
+    queries = []
+    for query in metrics:
+        stat = query.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            metric_stat = MetricStat(
+                metric=Metric(
+                    metric_name=metric["MetricName"],
+                    namespace=metric["Namespace"],
+                    dimensions=[Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])],
+                ),
+                period=stat["Period"],
+                stat=stat["Stat"],
+                unit=stat.get("Unit"),
+            )
+        queries.append(
+            MetricDataQuery(
+                query_id=query["Id"],
+                label=query.get("Label"),  # type: ignore[arg-type]  # moto's API path passes None too
+                period=query.get("Period"),  # type: ignore[arg-type]
+                return_data=query.get("ReturnData", True),
+                expression=query.get("Expression"),
+                metric_stat=metric_stat,
+            )
+        )
+    return queries
+
+
 class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
-    """`AWS::CloudWatch::Alarm` (single-metric alarms), created in moto's CloudWatch."""
+    """`AWS::CloudWatch::Alarm` (single-metric and metric-math alarms), created in moto's CloudWatch."""
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -252,15 +285,11 @@ class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]  
         **kwargs: Any,
     ) -> CloudWatchAlarm:
         props = cloudformation_json["Properties"]
-        if "Metrics" in props:
-            raise DeployError(
-                f"Alarm {resource_name}: metric-math alarms (Metrics) are not supported by the embedded AWS; "
-                "use a single-metric alarm (MetricName, Namespace, Statistic)."
-            )
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
             name=resource_name,
-            namespace=props["Namespace"],
-            metric_name=props["MetricName"],
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            metric_data_queries=_metric_data_queries(props.get("Metrics")),
             comparison_operator=props["ComparisonOperator"],
             evaluation_periods=int(props["EvaluationPeriods"]),
             period=int(props.get("Period", 60)),
