@@ -30,6 +30,12 @@ XMP_PACKET = (
     b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Ada Lovelace"/>'
     b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 )
+#: The XMP an Ultra HDR JPEG's primary picture carries to say its second picture is a gain map.
+ULTRA_HDR_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" hdrgm:Version="1.0"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
 
 
 # --- good images -----------------------------------------------------------------------------------------
@@ -120,6 +126,58 @@ def photo_jpeg(
     if comment is not None:
         params["comment"] = comment
     return _encode(photo(width, height, seed=seed), "JPEG", **params)
+
+
+def mpo_jpeg(
+    width: int = 640,
+    height: int = 480,
+    *,
+    pictures: int = 2,
+    orientation: int = 6,
+    gap: int | bytes = 0,
+    gain_map: bool = False,
+    seed: int = 12,
+) -> bytes:
+    """A multi-picture JPEG (MPO, CIPA DC-007) as a stereo camera writes it, made by Pillow's MPO writer.
+
+    The first picture is a camera JPEG (EXIF with `orientation`); the others are different photos. `gap`
+    (that many zero bytes, or the bytes given) is put between each two pictures, as Fujifilm cameras pad
+    theirs, and the MP index's offsets are moved to match, so the index still finds every picture. With
+    `gain_map`, it is laid out as an Ultra HDR photo (Android phones) instead: the first picture's XMP names
+    an HDR gain map, and the second picture is that map (greyscale, a quarter of the size).
+    """
+    frames = [photo(width, height, seed=seed + index) for index in range(pictures)]
+    params: dict[str, Any] = {"quality": 90, "exif": camera_exif(orientation=orientation, gps=False)}
+    if gain_map:
+        frames[1:] = [frames[1].convert("L").resize((max(1, width // 4), max(1, height // 4)))]
+        params["xmp"] = ULTRA_HDR_XMP
+    data = _encode(frames[0], "MPO", save_all=True, append_images=frames[1:], **params)
+    filler = b"\x00" * gap if isinstance(gap, int) else gap
+    return _spread_mp_pictures(data, filler) if filler else data
+
+
+def _spread_mp_pictures(data: bytes, filler: bytes) -> bytes:
+    """Put `filler` between each two pictures of an MPO and move the MP index's offsets by as much.
+
+    Offsets in the index are from the MP header (the byte order mark after `MPF\\0` in the first picture's
+    APP2 segment); the first picture's is 0 (CIPA DC-007).
+    """
+    header = data.index(b"MPF\x00") + 4
+    order = "<" if data[header : header + 2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(f"{order}I", data, header + 4)
+    (count,) = struct.unpack_from(f"{order}H", data, header + ifd)
+    tags = (struct.unpack_from(f"{order}HHII", data, header + ifd + 2 + 12 * k) for k in range(count))
+    length, entries = next((n, at) for tag, _, n, at in tags if tag == 0xB002)
+    patched = bytearray(data)
+    starts: list[int] = []
+    for number in range(length // 16):
+        at = header + entries + 16 * number + 8  # each entry: attribute, size, offset, two entry numbers
+        (offset,) = struct.unpack_from(f"{order}I", data, at)
+        starts.append(header + offset if number else 0)
+        if number:
+            struct.pack_into(f"{order}I", patched, at, offset + number * len(filler))
+    ends = [*starts[1:], len(data)]
+    return filler.join(bytes(patched[start:end]) for start, end in zip(starts, ends, strict=True))
 
 
 def png_with_alpha(width: int = 640, height: int = 480, *, seed: int = 1) -> bytes:

@@ -45,6 +45,9 @@ THUMBNAIL_QUALITY = 80
 WEBP_METHOD = 2
 #: Bytes after an image's logical end that are tolerated whatever they hold (editors append a newline or so).
 TOLERATED_TRAILING_BYTES = 16
+#: Padding: allowed in any amount after an image's end and between the pictures of a multi-picture JPEG
+#: (zeros, as cameras write, or 0xFF, JPEG's own fill byte).
+_PADDING = b"\x00\xff"
 
 _ACCEPTED = "JPEG, PNG, WebP, GIF, AVIF"
 #: Whatever Pillow raises on a malformed file (it is not consistent about which).
@@ -182,8 +185,9 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
 
     Checks, in order: magic bytes (`empty_file`, `unsupported_type`), pixel count from the header before any
     decoding (`decompression_bomb`), a full strict decode of the first frame (`corrupt_image`), then another
-    format's content inside or after the image (`polyglot`). Width and height are as displayed, that is after
-    the EXIF orientation.
+    format's content inside or after the image (`polyglot`); a multi-picture JPEG (MPO, Ultra HDR) ends with
+    the last picture its MP index lists. Width and height are as displayed, that is after the EXIF
+    orientation, and of the first picture.
     """
     fmt = sniff(data[:SNIFF_BYTES])
     _require_readable(fmt)
@@ -201,12 +205,12 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
                 reason="decompression_bomb",
             )
         _decode(im, fmt)
-        multi_picture = im.format == "MPO"
+        pictures = _mp_pictures(im)
         if _orientation(im) in _TRANSPOSING:
             width, height = height, width
     finally:
         im.close()
-    _refuse_foreign_content(data, fmt, multi_picture=multi_picture)
+    _refuse_foreign_content(data, fmt, pictures=pictures)
     return ImageInfo(format=fmt, mime=MIME_TYPES[fmt], width=width, height=height)
 
 
@@ -380,21 +384,24 @@ def _as_text(head: bytes) -> str | None:
 # --- polyglots -------------------------------------------------------------------------------------------
 
 
-def _refuse_foreign_content(data: bytes, fmt: str, *, multi_picture: bool) -> None:
-    """Refuse an image that also is another file: foreign markers anywhere, data after its end, a ZIP end."""
+def _refuse_foreign_content(data: bytes, fmt: str, *, pictures: Sequence[int] | None) -> None:
+    """Refuse an image that also is another file: foreign markers anywhere, data after its end, a ZIP end.
+
+    `pictures` are where the pictures a JPEG's multi-picture index lists start (`_mp_pictures`), or None.
+    """
     found = _find_foreign_marker(data)
     if found is not None:
         label, text, position = found
         raise PermanentError(
             f"The {fmt} image also contains {label} ({text!r} at byte {position:,}).", reason="polyglot"
         )
-    end = _logical_end(data, fmt, multi_picture=multi_picture)
+    end = _logical_end(data, fmt, pictures=pictures)
     if end is None and fmt == "PNG":
         raise PermanentError(
             "The PNG image has no IEND chunk: it is truncated or damaged.", reason="corrupt_image"
         )
     trailing = data[end:] if end is not None else b""
-    if len(trailing) > TOLERATED_TRAILING_BYTES and trailing.strip(b"\x00\xff"):
+    if len(trailing) > TOLERATED_TRAILING_BYTES and trailing.strip(_PADDING):
         what = describe(trailing[:SNIFF_BYTES])
         kind = f" that looks like {what}" if what else ""
         raise PermanentError(
@@ -438,8 +445,11 @@ def _ends_with_zip_directory(data: bytes) -> bool:
     return False
 
 
-def _logical_end(data: bytes, fmt: str, *, multi_picture: bool) -> int | None:
-    """Offset just after the image's own last byte, or None when its structure cannot be walked."""
+def _logical_end(data: bytes, fmt: str, *, pictures: Sequence[int] | None) -> int | None:
+    """Offset just after the image's own last byte, or None when its structure cannot be walked.
+
+    For a JPEG with a multi-picture index, the end of the last picture it lists (see `_multi_picture_end`).
+    """
     walkers: dict[str, Callable[[bytes], int | None]] = {
         "PNG": _png_end,
         "GIF": _gif_end,
@@ -448,10 +458,85 @@ def _logical_end(data: bytes, fmt: str, *, multi_picture: bool) -> int | None:
     }
     if fmt != "JPEG":
         return walkers[fmt](data)
-    end = _jpeg_end(data, 0)
-    # A multi-picture (MPO) file is several JPEGs back to back, as the camera wrote them.
-    while multi_picture and end is not None and data.startswith(b"\xff\xd8\xff", end):
-        end = _jpeg_end(data, end)
+    if pictures is None:
+        return _jpeg_end(data, 0)
+    return _multi_picture_end(data, pictures)
+
+
+def _mp_pictures(im: ImageFile.ImageFile) -> list[int] | None:
+    """Where in the file each picture a JPEG's multi-picture index lists starts, as Pillow read the index.
+
+    The MP index (CIPA DC-007, an APP2 `MPF` segment of the first picture) gives each picture's offset from
+    the index's own header, the first picture's being 0. An MPO's offsets are the ones Pillow seeks to for
+    its frames; a JPEG Pillow does not read as an MPO (an Ultra HDR photo, whose second picture is its gain
+    map, or an index of one picture) has its index read the same way. None without an index, or with one
+    Pillow cannot read: then Pillow reads the file as one plain JPEG, and so do we.
+    """
+    if im.format not in ("JPEG", "MPO"):
+        return None
+    from PIL import JpegImagePlugin  # loaded already to open this JPEG; kept out of this module's cold import
+
+    if im.format == "MPO":
+        offsets = getattr(im, "_MpoImageFile__mpoffsets", None)  # what `MpoImageFile.seek` reads frames at
+        return [int(offset) for offset in offsets] if offsets else None
+    if not isinstance(im, JpegImagePlugin.JpegImageFile) or "mpoffset" not in im.info:
+        return None
+    try:
+        with _strict_pillow():
+            index = im._getmp()
+    except _DECODE_ERRORS:
+        return None
+    entries = index.get(0xB002) if index is not None else None
+    if not entries:
+        return None
+    header = int(im.info["mpoffset"])
+    return [0] + [int(entry["DataOffset"]) + header for entry in entries[1:]]
+
+
+def _multi_picture_end(data: bytes, offsets: Sequence[int]) -> int:
+    """End of the last picture a JPEG's multi-picture index lists, once each picture and the bytes between
+    them are checked.
+
+    Every listed picture must start in the file with a JPEG SOI and run whole to its EOI, without overlapping
+    another (else `corrupt_image`). Bytes the index skips between pictures (cameras pad there) may only be
+    padding (else `polyglot`); what follows the last picture is judged by the caller, as after any image.
+    The sizes the index records are not relied on: walking each picture finds its end, and Pillow's own MPO
+    writer (13.0) records wrong ones from the third picture on.
+    """
+    total, file_size = len(offsets), len(data)
+    end = 0
+    for number, offset in sorted(enumerate(offsets, 1), key=lambda numbered: numbered[1]):
+        where = f"The JPEG image's multi-picture index places picture {number} of {total} at byte {offset:,}"
+        if offset < end:
+            raise PermanentError(
+                f"{where}, inside the picture before it (which ends at byte {end:,}): the index is damaged.",
+                reason="corrupt_image",
+            )
+        if offset >= file_size:
+            raise PermanentError(
+                f"{where}, past the end of the file ({file_size:,} bytes): the file is truncated or its "
+                "index is damaged.",
+                reason="corrupt_image",
+            )
+        if not data.startswith(b"\xff\xd8\xff", offset):
+            raise PermanentError(
+                f"{where}, where no JPEG starts: the index is damaged.", reason="corrupt_image"
+            )
+        gap = data[end:offset]
+        if gap.strip(_PADDING):
+            raise PermanentError(
+                f"The JPEG image has {len(gap):,} bytes of other data between its pictures (at byte "
+                f"{end:,}), where its multi-picture index allows only padding.",
+                reason="polyglot",
+            )
+        picture_end = _jpeg_end(data, offset)
+        if picture_end is None:
+            raise PermanentError(
+                f"Picture {number} of {total} of the JPEG image (at byte {offset:,}) is truncated or "
+                "damaged.",
+                reason="corrupt_image",
+            )
+        end = picture_end
     return end
 
 

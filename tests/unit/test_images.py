@@ -6,9 +6,10 @@ import struct
 from collections.abc import Callable
 from functools import partial
 from io import BytesIO
+from typing import Any
 
 import pytest
-from PIL import ExifTags, Image, ImageChops, ImageFile, ImageStat
+from PIL import ExifTags, Image, ImageChops, ImageFile, ImageStat, MpoImagePlugin
 
 from pipeline.cli import samples
 from pipeline.errors import REASONS, PermanentError
@@ -134,6 +135,134 @@ def test_multi_picture_jpeg_is_not_mistaken_for_a_polyglot() -> None:
 
     # Then it is an accepted JPEG
     assert (info.format, info.width, info.height) == ("JPEG", 64, 48)
+
+
+def test_mpo_with_padding_between_its_pictures_is_accepted_and_shows_its_first_picture() -> None:
+    # Given a camera MPO (stored 640x480, orientation 6) with 45 zero bytes between its two pictures, as a
+    # Fujifilm camera writes it, its MP index's offsets accounting for them
+    data = samples.mpo_jpeg(640, 480, orientation=6, gap=45, seed=12)
+    assert samples.mpo_jpeg(640, 480, orientation=6, seed=12) not in data  # the pictures are apart
+
+    # When it is inspected and thumbnailed
+    info = inspect(data, max_pixels=MAX_PIXELS)
+    (rendition, blob), *_ = make_thumbnails(data, [480], "jpeg")
+
+    # Then it is an accepted JPEG, shown as a portrait, and the thumbnail is its first picture turned upright
+    assert (info.format, info.width, info.height) == ("JPEG", 480, 640)
+    assert (rendition.width, rendition.height) == (480, 640)
+
+    def overview(picture: Image.Image) -> Image.Image:  # small enough that the grain averages out
+        return picture.resize((60, 80), Image.Resampling.BOX)
+
+    thumbnail = overview(reopen(blob))
+    first, second = samples.photo(640, 480, seed=12), samples.photo(640, 480, seed=13)
+    assert mean_difference(thumbnail, overview(first.transpose(Image.Transpose.ROTATE_270))) < 3
+    assert mean_difference(thumbnail, overview(first.transpose(Image.Transpose.ROTATE_90))) > 30
+    assert mean_difference(thumbnail, overview(second.transpose(Image.Transpose.ROTATE_270))) > 30
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        partial(samples.mpo_jpeg, 320, 240, pictures=3),
+        partial(samples.mpo_jpeg, 320, 240, gain_map=True),
+        partial(samples.mpo_jpeg, 320, 240, gain_map=True, gap=45),
+        partial(samples.mpo_jpeg, 320, 240, gap=b"\xff" * 7),
+    ],
+    ids=["three-pictures", "ultra-hdr", "ultra-hdr-padded", "fill-bytes"],
+)
+def test_other_multi_picture_layouts_are_accepted(make: Callable[[], bytes]) -> None:
+    # Given a plain Pillow MPO of three pictures, Ultra HDR photos (a JPEG whose MP index lists its gain map;
+    # Pillow reads it as a JPEG, not an MPO), padded or not, and an MPO padded with JPEG fill bytes
+    data = make()
+
+    # When it is inspected
+    info = inspect(data, max_pixels=MAX_PIXELS)
+
+    # Then it is accepted, with the first picture's size as shown
+    assert (info.format, info.width, info.height) == ("JPEG", 240, 320)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        samples.polyglot_jpeg_zip()[-200:],
+        b"#!/bin/sh\necho hidden payload\n" * 7,
+        samples.photo_jpeg(64, 48, orientation=1, gps=False),
+    ],
+    ids=["zip", "script", "unlisted-jpeg"],
+)
+def test_data_after_the_last_listed_picture_of_an_mpo_is_a_polyglot(after: bytes) -> None:
+    # Given a padded MPO followed by a ZIP archive, a script, or a JPEG its MP index does not list
+    data = samples.mpo_jpeg(320, 240, gap=45) + after
+
+    # When it is inspected
+    error = refusal(data)
+
+    # Then it is refused as a polyglot
+    assert error.reason == "polyglot"
+    assert error.message.endswith(".")
+
+
+def test_other_data_between_the_pictures_of_an_mpo_is_a_polyglot() -> None:
+    # Given an MPO whose MP index skips bytes between its pictures that hold a script, not padding
+    gap = b"\x00" * 8 + b"#!/bin/sh\necho hidden payload\n" + b"\x00" * 10
+    data = samples.mpo_jpeg(320, 240, gap=gap)
+
+    # When it is inspected
+    error = refusal(data)
+
+    # Then it is refused as a polyglot that says how much and where
+    assert error.reason == "polyglot"
+    assert f"{len(gap)} bytes of other data between its pictures" in error.message
+
+
+def mp_entries(data: bytes) -> list[dict[str, Any]]:
+    """The entries of an MPO's MP index, as Pillow reads them."""
+    with Image.open(BytesIO(data)) as im:
+        assert isinstance(im, MpoImagePlugin.MpoImageFile)
+        assert im.mpinfo is not None
+        return list(im.mpinfo[0xB002])
+
+
+def with_second_picture_at(data: bytes, move: int) -> bytes:
+    """`data` (an MPO) with its MP index's entry for the second picture moved by `move` bytes."""
+    entry = mp_entries(data)[1]
+    listed = struct.pack("<II", entry["Size"], entry["DataOffset"])
+    assert data.count(listed) == 1
+    return data.replace(listed, struct.pack("<II", entry["Size"], entry["DataOffset"] + move))
+
+
+@pytest.mark.parametrize(
+    ("move", "says"),
+    [(10**6, "past the end of the file"), (100, "where no JPEG starts"), (-50, "inside the picture before")],
+    ids=["past-the-end", "not-a-jpeg", "overlapping"],
+)
+def test_an_mp_index_that_misplaces_a_picture_is_corrupt(move: int, says: str) -> None:
+    # Given an MPO whose MP index places its second picture past the file's end, where no JPEG starts, or
+    # inside the first picture
+    data = with_second_picture_at(samples.mpo_jpeg(320, 240, gap=45), move)
+
+    # When it is inspected
+    error = refusal(data)
+
+    # Then it is refused as a broken file, saying which picture is misplaced and how
+    assert error.reason == "corrupt_image"
+    assert "picture 2 of 2" in error.message
+    assert says in error.message
+
+
+def test_an_mpo_cut_after_its_first_picture_is_corrupt() -> None:
+    # Given an MPO whose upload stopped after its first picture (the index still lists the second)
+    whole = samples.mpo_jpeg(320, 240)
+    first_size = mp_entries(whole)[0]["Size"]
+
+    # When it is inspected
+    error = refusal(whole[:first_size])
+
+    # Then it is corrupt_image, not a smaller valid JPEG
+    assert error.reason == "corrupt_image"
+    assert "past the end of the file" in error.message
 
 
 @pytest.mark.parametrize("padding", [b"\n", b"\r\n", b"\x00" * 4096], ids=["newline", "crlf", "zeros"])
