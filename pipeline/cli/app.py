@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from embedded_aws.errors import EmbeddedAwsError
+from pipeline.cli import dlq
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that star
     from pipeline.cli.uploads import Outcome
 
 app = typer.Typer(help="Event-driven file and data publishing pipeline: local tools.", no_args_is_help=True)
+app.add_typer(dlq.app, name="dlq")
 console = Console()
 errors = Console(stderr=True)
 
@@ -719,6 +721,35 @@ def subscriptions(
             "pending confirmation" if sub.pending else "confirmed",
         )
     console.print(table)
+
+
+@app.command()
+def cost(
+    files: Annotated[int, typer.Option(min=0, help="Files uploaded a month.")] = 1_000_000,
+    changes: Annotated[int, typer.Option(min=0, help="Change events a month.")] = 0,
+    notifications: Annotated[int, typer.Option(min=0, help="Email/SMS deliveries a month.")] = 0,
+    gets: Annotated[int, typer.Option(min=0, help="Public GETs through CloudFront a month.")] = 0,
+    workflow_type: Annotated[
+        str | None, typer.Option("--workflow-type", help="EXPRESS or STANDARD (default: the template's).")
+    ] = None,
+    template: TemplateOpt = Path("template.yaml"),
+    param: ParamOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate a month's AWS bill from the template's settings, a usage profile and list prices."""
+    from pipeline.cli import cost as costing
+
+    try:
+        costing.run(
+            template,
+            _parameters(param),
+            costing.Profile(files, changes, notifications, gets),
+            workflow_type=workflow_type,
+            json_output=json_output,
+            console=console,
+        )
+    except (PipelineError, EmbeddedAwsError) as exc:
+        raise _fail(exc) from exc
 
 
 if __name__ == "__main__":
