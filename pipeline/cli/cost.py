@@ -815,7 +815,7 @@ def run(
         read_template(template, parameters), profile, load_prices(), workflow_type=workflow_type
     )
     if json_output:
-        console.print_json(json.dumps(as_json(result)))
+        console.out(json.dumps(as_json(result), indent=2), highlight=False)  # never wrapped, unlike print
         return result
     for table in tables(result):
         console.print(table)
