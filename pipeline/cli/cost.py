@@ -299,8 +299,11 @@ def _machine(logical_id: str, props: dict[str, Any], base: Path, resolve: _Resol
     definition = props.get("Definition")
     uri = props.get("DefinitionUri")
     if definition is None and isinstance(uri, str):
-        text = (base / uri).read_text()
-        definition = json.loads(text) if uri.endswith(".json") else _yaml(text)
+        try:
+            text = (base / uri).read_text()
+            definition = json.loads(text) if uri.endswith(".json") else _yaml(text)
+        except (OSError, ValueError) as exc:
+            raise _refuse(f"State machine {logical_id}'s DefinitionUri {uri} cannot be read: {exc}.") from exc
     if not isinstance(definition, dict):
         raise _refuse(f"State machine {logical_id} has no Definition or local DefinitionUri to read.")
     substitutions = {
