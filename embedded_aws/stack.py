@@ -31,6 +31,7 @@ from embedded_aws import botocore_data  # noqa: F401 - before any moto import: s
 
 # isort: split
 from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
+from embedded_aws.alarms import AlarmEvaluator
 from embedded_aws.clients import client, new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
@@ -129,6 +130,7 @@ class EmbeddedAws:
         self._async = AsyncInvocations(self.runtime, self.async_settings, self.endpoint_url, region)
         self._staged_code: dict[str, Path] = {}  # sha256 of a staged code zip → the code dir it stands for
         self.server_errors = ErrorLog()  # every 5xx answer; internal failures are bugs
+        self.alarms = AlarmEvaluator()  # queue-depth alarms evaluated, their notifications published
         self.stacks: dict[str, DeployedStack] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -167,6 +169,7 @@ class EmbeddedAws:
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)
         self._mappings.start()
         events.install(self)  # PutEvents delivery, S3 → EventBridge, schedules
+        self.alarms.start()
         return self
 
     def _configure_moto(self) -> None:
@@ -197,6 +200,7 @@ class EmbeddedAws:
             if self._mappings is not None:
                 steps.callback(self._mappings.stop)
             steps.callback(events.uninstall)
+            steps.callback(self.alarms.stop)
 
     def _stop_server(self) -> None:
         if self._server is not None:
