@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -88,18 +89,21 @@ def _outputs_table(outputs: dict[str, str]) -> Table:
 
 
 def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
-    table = Table(
-        title=f"Lambda functions (local workers; logs in {aws.runtime.log_dir})", title_justify="left"
-    )
-    columns = ["Function", "Invocations", "Errors", "Timeouts", "Cold starts", "Mean ms"]
+    log_dir = aws.runtime.log_dir
+    with contextlib.suppress(ValueError):  # shown relative to here when it is below here
+        log_dir = log_dir.resolve().relative_to(Path.cwd())
+    table = Table(title=f"Lambda functions (local workers; logs in {log_dir})", title_justify="left")
+    columns = ["Function", "Calls", "Errors", "Timeouts", "Cold", "Mean ms"]  # compact: 80 columns
     if not compact:
+        columns[1], columns[4] = "Invocations", "Cold starts"
         columns[1:1] = ["Handler", "Python"]
         columns.append("Log")
     for column in columns:
         table.add_column(column, overflow="fold")
     for name, (config, stats, log_path) in sorted(aws.runtime.stats().items()):
         mean = stats.total_ms / stats.invocations if stats.invocations else 0.0
-        row = [name, str(stats.invocations), str(stats.errors), str(stats.timeouts), str(stats.cold_starts)]
+        shown = _logical_name(name) if compact else name
+        row = [shown, str(stats.invocations), str(stats.errors), str(stats.timeouts), str(stats.cold_starts)]
         row.append(f"{mean:.0f}")
         if not compact:
             row[1:1] = [config.handler, stats.interpreter]
@@ -114,6 +118,13 @@ def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
         table.caption = "\n".join(sorted(notes))
         table.caption_justify = "left"
     return table
+
+
+def _logical_name(function_name: str) -> str:
+    """`<stack>-<LogicalId>-<SUFFIX>` (a generated function name) → the logical id, less `Function`."""
+    parts = function_name.split("-")
+    logical = "-".join(parts[1:-1]) if len(parts) >= 3 else function_name
+    return logical.removesuffix("Function") or logical
 
 
 def _start(
@@ -208,15 +219,25 @@ def _stack(stack_name: str, endpoint_url: str, region: str) -> uploads_module.St
         raise _fail(exc) from exc
 
 
-def _outcomes_table(outcomes: list[Outcome], expected: dict[str, str] | None = None) -> Table:
+#: Characters of an item id shown in tables (the whole id is in the JSON key printed below them).
+SHORT_ID = 8
+
+
+def _outcomes_table(outcomes: list[Outcome], expected: dict[str, str] | None = None) -> Group:
+    """The uploads' outcomes in 80 columns (short item ids; Outcome is `published` or the refusal's reason
+    code), then each file's public JSON key, or the sentence saying why it was refused."""
     table = Table(title="Uploads", title_justify="left")
-    for column in ("File", "Outcome", "Item id", "Version", "Thumbnails", "JSON URL", "Seconds"):
+    for column in ("File", "Outcome", "Item", "v", "Widths", "s"):
         table.add_column(column, overflow="fold")
+    notes: list[str] = []
     for o in outcomes:
         if o.state == "published":
-            state = f"[green]published[/]{' (latest)' if o.latest else ''}"
+            state = "[green]published[/]"
+            latest = " (latest)" if o.latest else ""
+            notes.append(f"  {escape(o.name)}: {escape(_relative_key(o.url))}{latest}")
         elif o.state == "quarantined":
-            state = f"[yellow]quarantined[/]: {o.reason}"
+            state = f"[yellow]{o.reason}[/]"
+            notes.append(f"  {escape(o.name)}: {escape(o.detail or '')}")
         else:
             state = "[red]pending[/] (no outcome in time)"
         if expected is not None and _expected_ok(o, expected[o.name]) is False:
@@ -224,13 +245,20 @@ def _outcomes_table(outcomes: list[Outcome], expected: dict[str, str] | None = N
         table.add_row(
             o.name,
             state,
-            o.item_id,
+            o.item_id[:SHORT_ID],
             str(o.version or ""),
             ",".join(map(str, o.thumbnails)),
-            o.url or (o.detail or ""),
             f"{o.seconds:.1f}" if o.seconds is not None else "",
         )
-    return table
+    return Group(table, "Public JSON (under PublicBaseUrl) or why a file was refused:", *notes)
+
+
+def _relative_key(url: str | None) -> str:
+    """A public URL's key, without the CloudFront base every URL shares."""
+    if not url:
+        return ""
+    _, _, rest = url.partition("://")
+    return rest.partition("/")[2] or url
 
 
 def _expected_ok(outcome: Outcome, expected: str) -> bool:
@@ -557,12 +585,13 @@ def _demo_changes(stack: uploads_module.Stack, sent: list[tuple[DemoEvent, Chang
     for column in ("#", "Event", "Record", "Op", "Seq", "Outcome"):
         table.add_column(column, overflow="fold")
     failures = 0
+    details: list[str] = []
     colours = {"recorded": "green", "duplicate": "cyan", "stale": "cyan", "rejected": "yellow"}
     for n, (event, outcome) in enumerate(sent, 1):
         shown = event.event if isinstance(event.event, dict) else _loads_or_empty(event.event)
         state = f"[{colours.get(outcome.outcome, 'red')}]{outcome.outcome}[/]"
         if outcome.detail:
-            state += f": {escape(outcome.detail)}"
+            details.append(f"  #{n}: {escape(outcome.detail)}")
         if outcome.outcome != event.expected:
             state += f" [red]✗ expected {event.expected}[/]"
             failures += 1
@@ -575,6 +604,8 @@ def _demo_changes(stack: uploads_module.Stack, sent: list[tuple[DemoEvent, Chang
             state,
         )
     console.print(table)
+    for line in details:
+        console.print(line)
     valid_events = [e.event for wave in changes.DEMO_WAVES for e in wave if isinstance(e.event, dict)]
     documents, listing = changes.public_records(stack, "product")
     problems = changes.state_differences(changes.expected_state(valid_events), documents, listing)
