@@ -243,8 +243,8 @@ def _metric_data_queries(metrics: list[dict[str, Any]] | None) -> list[MetricDat
         queries.append(
             MetricDataQuery(
                 query_id=query["Id"],
-                label=query.get("Label"),  # type: ignore[arg-type]  # moto's API path passes None too
-                period=query.get("Period"),  # type: ignore[arg-type]
+                label=query.get("Label"),
+                period=query.get("Period"),
                 return_data=query.get("ReturnData", True),
                 expression=query.get("Expression"),
                 metric_stat=metric_stat,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,124 @@ def test_the_worst_case_file_workflow_fits_an_express_execution(template: dict[s
     quarantined = worst(states["Validate"]) + worst(states["Quarantine"])
     # Then even when every step times out once, the path ends well inside Express's 300 s limit
     assert max(published, quarantined) <= 240, (published, quarantined)
+
+
+# --- Alerts and the dashboard (issue 11) ------------------------------------------------------------------
+def test_every_alarm_notifies_the_alerts_topic_on_alarm_and_on_ok(template: dict[str, Any]) -> None:
+    # Given every alarm of the template
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 6
+    for name, alarm in alarms.items():
+        # Then it tells the Alerts topic when it goes to ALARM and when it comes back to OK
+        assert alarm["Properties"].get("AlarmActions") == [{"Ref": "AlertsTopic"}], name
+        assert alarm["Properties"].get("OKActions") == [{"Ref": "AlertsTopic"}], name
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", name
+
+
+def test_the_alerts_topic_mails_the_optional_alert_email_and_admits_cloudwatch(
+    template: dict[str, Any],
+) -> None:
+    # Given the AlertEmail parameter, the Alerts topic, its policy and its subscription
+    parameter = template["Parameters"]["AlertEmail"]
+    subscription = template["Resources"]["AlertEmailSubscription"]
+    statements = template["Resources"]["AlertsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # Then the email is optional, and subscribed only when given
+    assert parameter["Default"] == ""
+    assert template["Conditions"]["HasAlertEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]
+    }
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlertEmail"}
+    # ... CloudWatch may publish to the topic, for alarms of this account only
+    cloudwatch = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cloudwatch) == 1 and cloudwatch[0]["Action"] == "sns:Publish"
+    assert cloudwatch[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # ... and tools find the topic
+    assert template["Outputs"]["AlertsTopicArn"]["Value"] == {"Ref": "AlertsTopic"}
+
+
+#: Functions whose errors are refusals (a file or change event judged invalid), not failures: their real
+#: failures end their workflow, which the ExecutionsFailed alarms watch.
+REFUSING_FUNCTIONS = {
+    "ValidateFunction",
+    "ThumbnailsFunction",
+    "ExtractMetadataFunction",
+    "ValidateChangeFunction",
+}
+
+
+def _watched_functions(template: dict[str, Any], metric: str) -> list[str]:
+    """Functions whose Lambda `metric` some metric-math alarm sums (each alarm at most AWS's 10 metrics)."""
+    watched: list[str] = []
+    for name, alarm in _of_type(template, "AWS::CloudWatch::Alarm").items():
+        queries = alarm["Properties"].get("Metrics", [])
+        stats = [q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q]
+        assert len(stats) <= 10, f"{name}: a metric-math alarm may reference at most 10 metrics"
+        for stat in stats:
+            if (stat["Namespace"], stat["MetricName"]) == ("AWS/Lambda", metric):
+                assert [d["Name"] for d in stat["Dimensions"]] == ["FunctionName"], name
+                watched.append(stat["Dimensions"][0]["Value"]["Ref"])
+    return watched
+
+
+def test_workflow_failures_and_function_errors_and_throttles_have_alarms(template: dict[str, Any]) -> None:
+    # Given the state machines, the functions and the alarms
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
+    functions = set(_of_type(template, "AWS::Serverless::Function"))
+    workflows = set(_of_type(template, "AWS::Serverless::StateMachine"))
+    assert workflows == {"FileWorkflow", "ChangeWorkflow"}
+    # Then each workflow's failed and timed-out executions alarm
+    for workflow in workflows:
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+            assert any(
+                a["Properties"].get("Namespace") == "AWS/States"
+                and a["Properties"].get("MetricName") == metric
+                and a["Properties"]["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": workflow}}]
+                for a in alarms
+            ), f"{workflow} {metric}"
+    # ... every function's throttles alarm, and every function's errors but refusals
+    throttles, errors = _watched_functions(template, "Throttles"), _watched_functions(template, "Errors")
+    assert sorted(throttles) == sorted(functions)
+    assert sorted(errors) == sorted(functions - REFUSING_FUNCTIONS)
+
+
+def _dashboard(template: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The dashboard body as JSON (each `${...}` replaced by its name) and the names it substitutes."""
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    return json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body)), names
+
+
+def test_the_dashboard_body_is_json_showing_rates_refusals_outcomes_queues_durations_and_cold_starts(
+    template: dict[str, Any],
+) -> None:
+    # Given the dashboard's body
+    body, names = _dashboard(template)
+    widgets = {w["properties"]["title"]: w for w in body["widgets"]}
+    # Then it is JSON with a widget for each concern issue 11 names
+    for title in ("Files per second", "Refusals by reason", "Workflow outcomes", "Cold starts", "Alarms"):
+        assert title in widgets
+    assert any(t.startswith("Durations") for t in widgets)
+    # ... that substitutes only the template's resources (and their attributes) and pseudo parameters
+    for name in names:
+        assert name.split(".")[0] in template["Resources"] or name.startswith("AWS::"), name
+    # ... that charts the depth of every dead-letter queue
+    depths = widgets["Dead-letter and failed-work queue depths"]["properties"]["metrics"]
+    charted = {
+        m[3].removesuffix(".QueueName") for m in depths if m[1] == "ApproximateNumberOfMessagesVisible"
+    }
+    assert charted == _dead_letter_queues(template)
+    # ... the pipeline's own metrics, with the namespace and service the functions emit them under
+    rates = json.dumps(widgets["Files per second"]["properties"]["metrics"])
+    assert (
+        template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+        == "Pipeline"
+    )
+    assert '"Pipeline", "FilesValidated", "service", "pipeline"' in rates
+    assert "FilesRefused" in json.dumps(widgets["Refusals by reason"]["properties"]["metrics"])
+    # ... every workflow outcome, and every alarm of the template
+    outcomes = {m[1] for m in widgets["Workflow outcomes"]["properties"]["metrics"]}
+    assert outcomes == {"ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"}
+    shown = {a.removesuffix(".Arn") for a in widgets["Alarms"]["properties"]["alarms"]}
+    assert shown == set(_of_type(template, "AWS::CloudWatch::Alarm"))
