@@ -501,7 +501,8 @@ def _refusals() -> Iterator[None]:
         refusal = f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
         raise _fail(DlqError(refusal, reason="aws_error")) from exc
     except BotoCoreError as exc:
-        raise _fail(DlqError(f"AWS could not be reached: {exc}", reason="aws_error")) from exc
+        hint = "check credentials and --region, or pass --endpoint-url for a local stack"
+        raise _fail(DlqError(f"No answer from AWS: {exc}; {hint}.", reason="aws_error")) from exc
 
 
 def _print_json(data: Any) -> None:

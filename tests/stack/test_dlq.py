@@ -89,11 +89,11 @@ def _depths(stack: Stack) -> dict[str, int]:
     return {q.name: q.depth + q.in_flight for q in failure_queues(stack)}
 
 
-def _cli(aws: EmbeddedAws, *args: str) -> str:
-    result = CliRunner().invoke(
-        app, ["dlq", *args, "--stack-name", STACK, "--endpoint-url", aws.endpoint_url]
-    )
-    assert result.exit_code == 0, result.output
+def _cli(aws: EmbeddedAws, *args: str, answer: str | None = None, exit_code: int = 0) -> str:
+    """`pipeline dlq ARGS` against the test's stack; its output."""
+    where = ["--stack-name", STACK, "--endpoint-url", aws.endpoint_url]
+    result = CliRunner().invoke(app, ["dlq", *args, *where], input=answer)
+    assert result.exit_code == exit_code, result.output
     return result.stdout
 
 
@@ -193,3 +193,24 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
     # And every failure queue is empty; a second redrive has nothing to do
     assert poll_until(lambda: sum(_depths(stack).values()) == 0 or None, timeout_s=30)
     assert "Nothing waits" in _cli(aws, "redrive", "--all")
+
+
+def test_a_message_its_consumer_parked_shows_its_reason_and_is_purged_only_when_confirmed(
+    aws: EmbeddedAws, deployed: DeployedStack
+) -> None:
+    stack = Stack(deployed.outputs, aws.endpoint_url, aws.region)
+    # Given an item event Notify cannot turn into a notification: it parks it itself, with its reason
+    event = {"event": "exploded", "item_id": "item-1"}
+    aws.client("sns").publish(TopicArn=deployed.outputs["ItemEventsTopicArn"], Message=json.dumps(event))
+    assert poll_until(lambda: _depths(stack)["notify-dlq"] == 1 or None, timeout_s=30)
+    # When its queue is shown, the reason Notify gave is the message's
+    shown = json.loads(_cli(aws, "show", "notify-dlq", "--json"))
+    assert [(m["concerns"], m["subject"], m["reason"]) for m in shown["messages"]] == [
+        ("item-event", "item-1", "unknown_event")
+    ]
+    # And when a purge of it is not confirmed, nothing is deleted
+    _cli(aws, "purge", "notify-dlq", answer="n\n", exit_code=1)
+    assert _depths(stack)["notify-dlq"] == 1
+    # But when it is, the queue is empty
+    assert "1 message(s) purged" in _cli(aws, "purge", "notify-dlq", answer="y\n")
+    assert _depths(stack)["notify-dlq"] == 0
