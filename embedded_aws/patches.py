@@ -38,7 +38,7 @@ from moto.s3.models import FakeBucket
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.models import Queue
 
-from embedded_aws import lambda_api
+from embedded_aws import faults, lambda_api
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.formats import iso_millis
 from embedded_aws.runtime import TAIL_BYTES, invoked_by, last_invocation
@@ -195,7 +195,20 @@ def sns_lambda_event(
 _OUTBOX_PROTOCOLS = ("email", "email-json", "sms")
 
 
-def _subscription_publish(
+def _subscription_publish(self: Subscription, message: str, message_id: str, **kwargs: Any) -> None:
+    """Deliver to one subscription; fault injection may deliver twice (SNS delivers at least once)."""
+    _deliver_to_subscription(self, message, message_id, **kwargs)
+    injecting = faults.current()
+    if injecting is None or self.topic.fifo_topic:  # FIFO topics deliver exactly once
+        return
+    matcher = self._filter_policy_matcher
+    if matcher is not None and not matcher.matches(kwargs.get("message_attributes"), message):
+        return  # nothing was delivered
+    if injecting.duplicate(f"sns:{self.arn}"):
+        _deliver_to_subscription(self, message, message_id, **kwargs)
+
+
+def _deliver_to_subscription(
     self: Subscription,
     message: str,
     message_id: str,

@@ -39,6 +39,7 @@ from typing import IO, Any
 from embedded_aws import forkserver, interpreters, lambda_logs
 from embedded_aws.budget import WorkerBudget
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
+from embedded_aws.faults import Faults
 from embedded_aws.formats import function_name, iso_millis
 
 log = logging.getLogger(__name__)
@@ -283,8 +284,13 @@ class Worker:
         self.init_ms = float(message.get("init_ms", 0.0))
         return None
 
-    def invoke(self, request_event: str, request_id: str, trace_id: str) -> dict[str, Any]:
-        """Send one event (JSON text); returns the worker's reply, or raises `_WorkerGoneError`."""
+    def invoke(
+        self, request_event: str, request_id: str, trace_id: str, crash_after_s: float | None = None
+    ) -> dict[str, Any]:
+        """Send one event (JSON text); returns the worker's reply, or raises `_WorkerGoneError`.
+
+        `crash_after_s` (fault injection) kills the process that many seconds in, or as its reply comes
+        if that is sooner: the reply is then never read."""
         deadline = time.monotonic() + self.config.timeout_s
         deadline_ms = int(time.time() * 1000 + self.config.timeout_s * 1000)
         request = {
@@ -298,19 +304,31 @@ class Worker:
             self._writer.write(line.encode() + b"\n")
         except (BrokenPipeError, OSError) as exc:
             raise _WorkerGoneError(False, f"the worker could not take the request: {exc}") from exc
-        return self._read(deadline)
+        crash_at = None if crash_after_s is None else time.monotonic() + crash_after_s
+        return self._read(deadline, crash_at)
 
-    def _read(self, deadline: float) -> dict[str, Any]:
+    def _read(self, deadline: float, crash_at: float | None = None) -> dict[str, Any]:
         with selectors.DefaultSelector() as selector:
             selector.register(self._from_child_r, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
+                now = time.monotonic()
+                if crash_at is not None and now >= crash_at:
+                    self.process.kill()  # an injected crash: the pipe ends below, as for any dead worker
+                    crash_at = None
+                remaining = deadline - now
+                wake = remaining if crash_at is None else min(remaining, crash_at - now)
+                if remaining <= 0 or not selector.select(wake):
+                    if wake < remaining:
+                        continue  # woken to crash the worker
                     raise _WorkerGoneError(True, "timed out")
                 chunk = os.read(self._from_child_r, 1 << 20)
                 if not chunk:
                     raise _WorkerGoneError(False, _exit_reason(self.process.wait()))
                 self._buffer += chunk
+        if crash_at is not None:  # the reply came before the injected crash: the process dies unread
+            self.process.kill()
+            self._buffer = b""
+            raise _WorkerGoneError(False, _exit_reason(self.process.wait()))
         line, _, self._buffer = self._buffer.partition(b"\n")
         reply: dict[str, Any] = json.loads(line)
         return reply
@@ -497,10 +515,11 @@ class FunctionPool:
             }
         return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {gone}"}
 
-    def invoke(self, event: Any, *, nested: bool = False) -> InvokeResult:
+    def invoke(self, event: Any, *, nested: bool = False, crash_after_s: float | None = None) -> InvokeResult:
         """Run one invocation on a warm worker, or a new one (a cold start), once the stack's worker budget
         and the function's own cap let it run (a `nested` invocation, made by a handler waiting for it, does
         not wait for the budget). Its timeout counts from when the handler starts, never while it waits.
+        `crash_after_s` kills the worker that far into the handler (an injected crash, see `faults`).
 
         Every path either returns the worker to the pool or stops it: none is left running unaccounted.
         """
@@ -552,7 +571,7 @@ class FunctionPool:
                         {"requestId": request_id, "version": "$LATEST"},
                     )
                 try:
-                    reply = worker.invoke(request, request_id, trace_id)
+                    reply = worker.invoke(request, request_id, trace_id, crash_after_s)
                 except _WorkerGoneError as gone:
                     error = self._failure(request_id, gone, "invoke")
                     if gone.timed_out:  # as Lambda logs it: `<time> <request id> Task timed out after …`
@@ -801,6 +820,8 @@ class LambdaRuntime:
         self._preparing: list[threading.Thread] = []  # fork servers starting ahead of first invocations
         self._lock = threading.Lock()
         self.listeners: list[InvokeListener] = []
+        #: Faults to inject into invocations (crashes, throttles); None: none.
+        self.faults: Faults | None = None
         self.budget = WorkerBudget(workers)
         if fork_server is None:
             fork_server = os.environ.get("EMBEDDED_AWS_FORK_SERVER", "1") != "0"
@@ -893,7 +914,13 @@ class LambdaRuntime:
     def invoke(self, name_or_arn: str, event: Any, source: str = "invoke") -> InvokeResult:
         """Invoke a function synchronously, as Lambda's RequestResponse invocation type does."""
         pool = self.pool(name_or_arn)
-        result = pool.invoke(event, nested=_nested.get())
+        faults, crash_after = self.faults, None
+        if faults is not None:
+            faults.check_throttle(pool.config.name)
+            crash_after = faults.crash_after(pool.config.name)
+        result = pool.invoke(event, nested=_nested.get(), crash_after_s=crash_after)
+        if faults is not None and crash_after is not None and result.error_type == "Runtime.ExitError":
+            faults.record("crash", pool.config.name, f"worker killed {crash_after * 1000:.0f} ms in")
         _last.result = result
         for listener in self.listeners:
             listener(pool.config, result, source)

@@ -38,6 +38,8 @@ from moto.moto_server.werkzeug_app import DEFAULT_SERVICE_REGION, DomainDispatch
 from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
+from embedded_aws import faults
+
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Callable[[bytes], object]]
@@ -277,6 +279,9 @@ class AwsErrorMiddleware:
         if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
             return self._moto_api(environ, start_response)
         request = _Request.read(environ)
+        injected = self._injected_fault(request, start_response)
+        if injected is not None:
+            return injected
         if request.signing_name == "s3" and self._s3_unimplemented(environ):
             model = request.model()
             action, _ = request.action(model)
@@ -316,6 +321,23 @@ class AwsErrorMiddleware:
         return bool(query) and any(
             part.split("=", 1)[0] in S3_UNIMPLEMENTED_SUBRESOURCES for part in query.split("&")
         )
+
+    def _injected_fault(self, request: _Request, start_response: StartResponse) -> list[bytes] | None:
+        """The service's own error for a function's request that fault injection hits (`faults`), or None."""
+        active = faults.current()
+        user_agent = str(request.environ.get("HTTP_USER_AGENT", ""))
+        hit = active.aws_error(request.signing_name, user_agent) if active and request.signing_name else None
+        if active is None or hit is None:
+            return None
+        status, code, message = hit
+        model = request.model()
+        action, _ = request.action(model)
+        active.record("aws-errors", f"{request.signing_name}:{action or '?'}", f"{status} {code}")
+        environ = request.environ
+        length = environ.get("CONTENT_LENGTH")
+        if request.body is None and (length or environ.get("wsgi.input_terminated")):  # read, unused
+            environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
+        return self._answer(request, model, action, status, code, message, start_response)
 
     # --- the answers ---------------------------------------------------------------------------------
     def _exception(self, request: _Request, exc: Exception, start_response: StartResponse) -> list[bytes]:

@@ -33,6 +33,8 @@ from moto.sqs.exceptions import SQSException
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 
+from embedded_aws import faults
+
 log = logging.getLogger(__name__)
 
 #: Most move tasks ListMessageMoveTasks reports per source queue, and AWS's rate limit for one task.
@@ -81,6 +83,9 @@ def _receive_message(
             result: list[Message] = _originals["receive"](
                 self, queue_name, count, 0, visibility_timeout, message_attribute_names
             )
+            injecting = faults.current()
+            if injecting is not None and result:  # at-least-once delivery: some come again later
+                injecting.duplicate_sqs(queue, result)
         remaining = deadline - time.monotonic()
         if result or remaining <= 0:
             return result

@@ -35,6 +35,8 @@ from embedded_aws.alarms import AlarmEvaluator
 from embedded_aws.clients import client, new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
+from embedded_aws.faults import Faults
+from embedded_aws.faults import install as install_faults
 from embedded_aws.formats import function_name
 from embedded_aws.lambda_async import DEFAULT_MAX_AGE_S, DEFAULT_MAX_RETRIES, AsyncInvocations, AsyncSettings
 from embedded_aws.runtime import FunctionConfig, LambdaRuntime
@@ -116,8 +118,10 @@ class EmbeddedAws:
         region: str = DEFAULT_REGION,
         state_dir: Path = Path(".pipeline"),
         workers: int | None = None,
+        faults: Faults | None = None,
     ) -> None:
-        """`workers`: invocations running at once across all functions (default CPU count + 1)."""
+        """`workers`: invocations running at once across all functions (default CPU count + 1); `faults`: what
+        to inject (see `embedded_aws.faults`; off by default, and `faults` may be set while it runs)."""
         self.port = port
         self.host = host
         self.region = region
@@ -132,6 +136,18 @@ class EmbeddedAws:
         self.server_errors = ErrorLog()  # every 5xx answer; internal failures are bugs
         self.alarms = AlarmEvaluator()  # queue-depth alarms evaluated, their notifications published
         self.stacks: dict[str, DeployedStack] = {}
+        self.faults = faults
+
+    @property
+    def faults(self) -> Faults | None:
+        """The faults being injected (None: none)."""
+        return self.runtime.faults
+
+    @faults.setter
+    def faults(self, value: Faults | None) -> None:
+        self.runtime.faults = value
+        if self._server is not None:
+            install_faults(value)  # the server, SQS and SNS seams are process-wide
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> EmbeddedAws:
@@ -164,6 +180,7 @@ class EmbeddedAws:
         logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions interpreter calls back here
         self._server = AwsServer(self.host, self.port, self.server_errors)  # AWS-shaped errors, never HTML
+        install_faults(self.faults)
         self._server.start()
         self._configure_moto()
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)
@@ -192,6 +209,7 @@ class EmbeddedAws:
         failure is raised at the end), so no worker process or listening port outlives a failed stop."""
         with contextlib.ExitStack() as steps:  # callbacks run last registered first: read from the bottom
             steps.callback(patches.uninstall)
+            steps.callback(install_faults, None)
             steps.callback(self._stop_server)
             steps.callback(lifecycle.uninstall)
             steps.callback(self._async.join)
