@@ -103,10 +103,19 @@ def logging_config(spec: dict[str, Any] | None, function_name: str) -> dict[str,
 
 def _init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
     _originals["init"](self, account_id, spec, *args, **kwargs)
+    # Environment values are strings on Lambda: CloudFormation passes a Number parameter or a YAML number or
+    # boolean as its text (moto kept the int, which GetFunctionConfiguration then returned).
+    self.environment_vars = {str(k): _as_text(v) for k, v in (self.environment_vars or {}).items()}
     from_cfn = getattr(_cfn_properties, "value", None) or {}
     self.logging_config = logging_config(
         spec.get("LoggingConfig") or from_cfn.get("LoggingConfig"), self.function_name
     )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 def _from_cloudformation(

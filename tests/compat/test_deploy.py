@@ -133,6 +133,14 @@ def test_parameters_without_defaults_must_be_given(aws: EmbeddedAws, deploy_comp
     stack = deploy_compat("deploy_params", {"QueueSuffix": "eu-1", "Environment": "prod"})
     assert stack.outputs["QueueUrl"].endswith("/orders-eu-1")
     assert _invoke(aws, stack.outputs["GreeterName"], {}) == {"environment": "prod"}
+    # ...and every environment value is a string, as CloudFormation passes numbers and booleans to Lambda
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=stack.outputs["GreeterName"])
+    variables = configuration["Environment"]["Variables"]
+    assert {k: variables[k] for k in ("RETENTION_SECONDS", "MAX_ITEMS", "DRY_RUN")} == {
+        "RETENTION_SECONDS": "345600",
+        "MAX_ITEMS": "25",
+        "DRY_RUN": "false",
+    }
 
 
 def test_state_machine_get_att_arn_and_name(aws: EmbeddedAws, deploy_compat: DeployCompat) -> None:
