@@ -152,9 +152,9 @@ class Faults:
         return any(self.probabilities.values())
 
     def describe(self) -> str:
-        """One line for a person: `crash 10%, throttle 5% (seed 7)`, or `off`."""
-        on = [f"{kind} {p:.0%}" if p * 100 == int(p * 100) else f"{kind} {p:.2%}" for kind, p in self.on()]
-        return f"{', '.join(on)} (seed {self.seed})" if on else "off"
+        """One line for a person: `crash 10%, throttle 5%, seed 7`, or `off`."""
+        on = [f"{kind} {p * 100:g}%" for kind, p in self.on()]
+        return ", ".join([*on, f"seed {self.seed}"]) if on else "off"
 
     def on(self) -> list[tuple[str, float]]:
         """(kind, probability) of every kind that may hit, in `KINDS` order."""

@@ -52,6 +52,14 @@ WorkersOpt = Annotated[
         help="Lambda invocations running at once, all functions together (default: CPU count + 1).",
     ),
 ]
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--faults",
+        help="Inject faults (off by default), e.g. crash=0.1,duplicate=0.1,seed=7; kinds: crash, throttle, "
+        "aws-errors, duplicate.",
+    ),
+]
 
 
 def _parameters(values: list[str] | None) -> dict[str, str]:
@@ -128,15 +136,28 @@ def _logical_name(function_name: str) -> str:
 
 
 def _start(
-    port: int, state_dir: Path, *, show_invocations: bool = True, workers: int | None = None
+    port: int,
+    state_dir: Path,
+    *,
+    show_invocations: bool = True,
+    workers: int | None = None,
+    faults: str | None = None,
 ) -> EmbeddedAws:
+    from embedded_aws.faults import Faults
     from embedded_aws.stack import EmbeddedAws
+
+    try:
+        injecting = Faults.parse(faults) if faults else None
+    except EmbeddedAwsError as exc:
+        raise _fail(exc) from exc
+    if injecting is not None:
+        console.print(f"[yellow]Faults on[/]: {injecting.describe()}")
 
     # The embedded AWS leaves a large heap (moto's and botocore's models, parsed state machines) that the
     # interpreter collected, again and again, as it exited: seconds after the command was done. Nothing in it
     # needs finalising once the stack has stopped, so it is frozen out of those collections.
     atexit.register(gc.freeze)
-    aws = EmbeddedAws(port, state_dir=state_dir, workers=workers)
+    aws = EmbeddedAws(port, state_dir=state_dir, workers=workers, faults=injecting)
     try:
         with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
             aws.start()
@@ -167,10 +188,11 @@ def up(
     param: ParamOpt = None,
     state_dir: StateOpt = Path(".pipeline"),
     workers: WorkersOpt = None,
+    faults: FaultsOpt = None,
 ) -> None:
     """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM."""
     parameters = _parameters(param)
-    aws = _start(port, state_dir, workers=workers)
+    aws = _start(port, state_dir, workers=workers, faults=faults)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -189,6 +211,8 @@ def up(
         stopping.wait()
         console.print("Stopping …")
         console.print(_functions_table(aws))
+        if aws.faults is not None:
+            console.print("Faults injected: " + ", ".join(f"{k} {n}" for k, n in aws.faults.counts().items()))
     except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
     finally:
@@ -463,6 +487,7 @@ def demo(
     state_dir: StateOpt = Path(".pipeline"),
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 180.0,
     workers: WorkersOpt = None,
+    faults: FaultsOpt = None,
 ) -> None:
     """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
     from rich.progress import Progress
@@ -474,7 +499,7 @@ def demo(
     making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samples")
     made = making.submit(lambda: [(name, make()) for name, make, _ in samples.SAMPLES])
     making.shutdown(wait=False)
-    aws = _start(port, state_dir, show_invocations=False, workers=workers)
+    aws = _start(port, state_dir, show_invocations=False, workers=workers, faults=faults)
     try:
         with console.status(f"Deploying {template} …"):
             # Express executions keep no history but their logs: the demo reads outcomes from there.

@@ -36,7 +36,7 @@ def test_the_option_string_sets_each_kind_and_the_seed() -> None:
     assert parsed.probabilities == {"crash": 0.1, "throttle": 0.05, "aws-errors": 0.05, "duplicate": 1.0}
     assert parsed.seed == 7
     assert parsed.enabled
-    assert parsed.describe() == "crash 10%, throttle 5%, aws-errors 5%, duplicate 100% (seed 7)"
+    assert parsed.describe() == "crash 10%, throttle 5%, aws-errors 5%, duplicate 100%, seed 7"
 
 
 def test_kinds_not_named_are_off_and_an_empty_setting_is_off() -> None:
