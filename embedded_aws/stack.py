@@ -382,12 +382,16 @@ class EmbeddedAws:
             s3.head_bucket(Bucket=plan.artifact_bucket)
         except ClientError:
             s3.create_bucket(Bucket=plan.artifact_bucket)
+        staged: set[str] = set()
         for code in plan.functions.values():
+            if code.key in staged:  # functions sharing a code directory share its zip
+                continue
+            staged.add(code.key)
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr(
                     "LOCAL_CODE.txt",
-                    f"The embedded AWS runs this function from {code.code_dir} (deploy {code.key})\n",
+                    f"The embedded AWS runs functions from {code.code_dir} (deploy {code.key})\n",
                 )
             data = buffer.getvalue()
             self._staged_code[hashlib.sha256(data).hexdigest()] = code.code_dir

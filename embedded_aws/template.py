@@ -8,6 +8,7 @@ AWS can honour, or the deploy stops before anything is created.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -175,6 +176,8 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                 props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
             elif _is_local_path(code_uri):
                 code_dir = _resolve_dir(base, code_uri, f"Function {logical_id}'s CodeUri")
+                # Functions sharing a code directory share its staged zip, as `sam package` uploads one.
+                key = f"{plan.plan_id}/code-{hashlib.sha256(str(code_dir).encode()).hexdigest()[:16]}.zip"
                 props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
             else:
                 raise TemplateError(
