@@ -2,7 +2,8 @@
 
 The tests share the session's embedded AWS (moto's backends are process-wide: a second one in this process
 would reset the first) and turn faults on for their own stack only while they run: `EmbeddedAws.faults` may
-be set at any time, as `make chaos` does to let the stack settle after its faults.
+be set at any time, as `make chaos` does to let the stack settle after its faults. The last two drive a
+`LambdaRuntime` of their own, to crash a worker at a chosen moment.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from embedded_aws.clients import new_client
 from embedded_aws.faults import Faults
+from embedded_aws.runtime import FunctionConfig, LambdaRuntime
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from tests.conftest import Deploy
 
@@ -172,3 +175,62 @@ def test_with_duplicates_an_sqs_message_is_handled_twice_and_an_sns_delivery_goe
     assert len(fanned) == 4
     assert len({delivery.rsplit("-", 5)[0] for delivery in fanned}) == 2
     assert faults.counts()["duplicate"] == 4  # 1 SQS copy, then 1 SNS copy and 2 SQS copies
+
+
+# --- crashes in the runtime itself (no moto: the handler makes no AWS call) --------------------------------
+HANDLER = """
+import pathlib, time
+
+def handler(event, context):
+    time.sleep(event["sleep"])
+    pathlib.Path(event["marker"]).write_text("done")
+    return {"done": True}
+"""
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Iterator[tuple[LambdaRuntime, str]]:
+    """A runtime of its own with one function that sleeps, then leaves a marker file, then answers."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    runtime = LambdaRuntime("http://127.0.0.1:9", "us-east-1", tmp_path / "logs", log_sink=lambda *_: None)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:sleeper"
+    runtime.register(FunctionConfig("sleeper", arn, "app.handler", code, timeout_s=10.0))
+    yield runtime, "sleeper"
+    runtime.shutdown()
+
+
+def test_a_crash_while_the_handler_runs_stops_it_before_its_side_effect(
+    sleeper: tuple[LambdaRuntime, str], tmp_path: Path
+) -> None:
+    # Given a handler that would sleep 5 s before leaving its marker
+    runtime, name = sleeper
+    marker = tmp_path / "mid-way"
+
+    # When its worker is to crash 50 ms in
+    result = runtime.pool(name).invoke({"sleep": 5, "marker": str(marker)}, crash_after_s=0.05)
+
+    # Then the invocation fails as a killed runtime and the handler never got to its marker
+    assert result.error_type == "Runtime.ExitError"
+    assert "signal: killed" in str(result.error)
+    assert not marker.exists()
+
+
+def test_a_crash_due_after_the_handler_answered_still_loses_the_answer(
+    sleeper: tuple[LambdaRuntime, str], tmp_path: Path
+) -> None:
+    # Given a handler that leaves its marker and answers at once
+    runtime, name = sleeper
+    marker = tmp_path / "done"
+
+    # When its worker is to crash 5 s in (after the answer came)
+    result = runtime.pool(name).invoke({"sleep": 0, "marker": str(marker)}, crash_after_s=5.0)
+
+    # Then its work is done but its answer is never read: the invocation fails as a killed runtime
+    assert marker.read_text() == "done"
+    assert result.error_type == "Runtime.ExitError"
+    assert "signal: killed" in str(result.error)
+    # And the next invocation, with no crash due, succeeds on a new worker
+    again = runtime.pool(name).invoke({"sleep": 0, "marker": str(marker)})
+    assert (again.error, again.cold_start) == (None, True)
