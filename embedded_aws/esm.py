@@ -27,7 +27,7 @@ from typing import Any
 
 from embedded_aws import patterns
 from embedded_aws.clients import client
-from embedded_aws.errors import EmbeddedAwsError
+from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.runtime import InvokeResult, LambdaRuntime
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ DEFAULT_POLLERS = 2
 #: per wait. A stop does not wait for a poller's receive to return: a batch received after its mapping
 #: stopped is made visible again at once (`_release`).
 _WAIT_S = 10
+#: Seconds a poller waits after its function throttled a batch (Lambda's pollers slow down too).
+THROTTLE_BACKOFF_S = 1.0
 #: How long a stop waits for a poller thread that is handing a batch to its function.
 _JOIN_S = 1.0
 #: Lambda's default quota of filters per event source mapping, and its limit on one pattern's length.
@@ -351,6 +353,11 @@ class _MappingPoller:
         event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in batch]}
         try:
             result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
+        except ThrottledError:  # expected under reserved concurrency: no traceback, and back off a little
+            log.info("Event source mapping %s: its function is throttled; batch released", self.mapping.uuid)
+            self._release(batch)
+            self.stopping.wait(THROTTLE_BACKOFF_S)
+            return
         except EmbeddedAwsError:
             if not self.stopping.is_set():
                 log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)
