@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console, Group
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from embedded_aws.errors import EmbeddedAwsError
 from pipeline.cli import dlq
@@ -31,6 +34,7 @@ if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that star
     from pipeline.cli import uploads as uploads_module
     from pipeline.cli.changes import ChangeOutcome, DemoEvent
     from pipeline.cli.uploads import Outcome
+    from pipeline.client import EmitResult
 
 app = typer.Typer(help="Event-driven file and data publishing pipeline: local tools.", no_args_is_help=True)
 app.add_typer(dlq.app, name="dlq")
@@ -77,23 +81,67 @@ def _fail(exc: PipelineError | EmbeddedAwsError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _stack_table(stack: DeployedStack) -> Table:
-    table = Table(title=f"Stack {stack.name}: {stack.status} in {stack.seconds:.1f} s", title_justify="left")
-    table.add_column("Logical id")
-    table.add_column("Type")
-    table.add_column("Physical id", overflow="fold")
-    for logical_id, (kind, physical) in sorted(stack.resources.items(), key=lambda item: item[1][0]):
-        table.add_row(logical_id, kind, physical)
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (full ids, keys and URLs) instead of tables.")
+]
+FullOpt = Annotated[bool, typer.Option("--full", help="Full ids and values in the tables (wide).")]
+
+
+def _print_json(data: Any) -> None:
+    """`--json`: one document on stdout as is (rich would wrap long strings at the terminal's width)."""
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _short_time(timestamp: str | None) -> str:
+    """An ISO timestamp as `YYYY-MM-DD HH:MM:SS` for a table (the JSON keeps it whole)."""
+    return (timestamp or "")[:19].replace("T", " ")
+
+
+def _stack_table(stack: DeployedStack, *, full: bool = False) -> Table:
+    """The stack's resources: by type with their logical ids (80 columns), or one per row with its physical
+    id (`full`)."""
+    title = f"Stack {stack.name}: {stack.status} in {stack.seconds:.1f} s, {len(stack.resources)} resources"
+    table = Table(title=title, title_justify="left")
+    if full:
+        table.add_column("Logical id")
+        table.add_column("Type")
+        table.add_column("Physical id", overflow="fold")
+        for logical_id, (kind, physical) in sorted(stack.resources.items(), key=lambda item: item[1][0]):
+            table.add_row(logical_id, kind, physical)
+        return table
+    by_type: dict[str, list[str]] = {}
+    for logical_id, (kind, _) in stack.resources.items():
+        by_type.setdefault(kind.removeprefix("AWS::"), []).append(logical_id)
+    for column in ("Type", "#", "Logical ids"):
+        table.add_column(column, justify="right" if column == "#" else "left")
+    for kind, logical_ids in sorted(by_type.items()):
+        table.add_row(kind, str(len(logical_ids)), ", ".join(sorted(logical_ids)))
+    table.caption, table.caption_justify = "Physical ids: --full or --json.", "left"
     return table
 
 
-def _outputs_table(outputs: dict[str, str]) -> Table:
-    table = Table(title="Outputs", title_justify="left")
+def _outputs_table(outputs: dict[str, str], stack_name: str, *, full: bool = False) -> Table:
+    """The stack's Outputs; in 80 columns an ARN or queue URL is shown by its resource's name, less the
+    `<stack>-` every name starts with (`full` and `--json` show the values whole)."""
+    title = "Outputs" if full else f"Outputs (ARNs, URLs: name less '{stack_name}-'; whole: --full, --json)"
+    table = Table(title=title, title_justify="left")
     table.add_column("Output")
     table.add_column("Value", overflow="fold")
     for key, value in sorted(outputs.items()):
-        table.add_row(key, value)
+        table.add_row(key, value if full else _short_value(value, stack_name))
     return table
+
+
+def _short_value(value: str, stack_name: str) -> str:
+    """An ARN's or a URL path's last part (a resource's name), less the stack-name prefix; other values
+    (names, a URL without a path) as they are."""
+    if value.startswith("arn:"):
+        name = value.rpartition(":")[2].rpartition("/")[2]
+    elif "://" in value and value.partition("://")[2].strip("/").count("/"):
+        name = value.rstrip("/").rpartition("/")[2]
+    else:
+        return value
+    return name.removeprefix(f"{stack_name}-") or name
 
 
 def _functions_table(aws: EmbeddedAws, *, compact: bool = False) -> Table:
@@ -141,8 +189,10 @@ def _start(
     *,
     show_invocations: bool = True,
     workers: int | None = None,
+    screen: Console = console,
     faults: str | None = None,
 ) -> EmbeddedAws:
+    """Start the embedded AWS; progress and each invocation are shown on `screen` (stderr under --json)."""
     from embedded_aws.faults import Faults
     from embedded_aws.stack import EmbeddedAws
 
@@ -151,15 +201,14 @@ def _start(
     except EmbeddedAwsError as exc:
         raise _fail(exc) from exc
     if injecting is not None:
-        console.print(f"[yellow]Faults on[/]: {injecting.describe()}")
-
+        screen.print(f"[yellow]Faults on[/]: {injecting.describe()}")
     # The embedded AWS leaves a large heap (moto's and botocore's models, parsed state machines) that the
     # interpreter collected, again and again, as it exited: seconds after the command was done. Nothing in it
     # needs finalising once the stack has stopped, so it is frozen out of those collections.
     atexit.register(gc.freeze)
     aws = EmbeddedAws(port, state_dir=state_dir, workers=workers, faults=injecting)
     try:
-        with console.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
+        with screen.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
             aws.start()
     except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
@@ -168,12 +217,12 @@ def _start(
         cold = " (cold)" if result.cold_start else ""
         if result.errored:
             message = (result.error or {}).get("errorMessage", "")
-            console.print(
+            screen.print(
                 f"[red]✗[/] {config.name} from {source}: [red]{result.error_type}[/] {message} "
                 f"({result.duration_ms:.0f} ms{cold}) — log: {aws.runtime.log_dir / (config.name + '.log')}"
             )
         else:
-            console.print(f"[green]✓[/] {config.name} from {source} ({result.duration_ms:.0f} ms{cold})")
+            screen.print(f"[green]✓[/] {config.name} from {source} ({result.duration_ms:.0f} ms{cold})")
 
     if show_invocations:
         aws.runtime.listeners.append(show)
@@ -188,35 +237,79 @@ def up(
     param: ParamOpt = None,
     state_dir: StateOpt = Path(".pipeline"),
     workers: WorkersOpt = None,
+    full: FullOpt = False,
+    json_out: JsonOpt = False,
     faults: FaultsOpt = None,
 ) -> None:
-    """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM."""
+    """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM.
+
+    With --json, the deployed stack is printed as one JSON document once it is ready; everything else
+    (progress, invocations) goes to stderr."""
     parameters = _parameters(param)
-    aws = _start(port, state_dir, workers=workers, faults=faults)
+    screen = errors if json_out else console
+    aws = _start(port, state_dir, workers=workers, screen=screen, faults=faults)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     try:
-        with console.status(f"Deploying {template} as stack {stack_name} …"):
+        with screen.status(f"Deploying {template} as stack {stack_name} …"):
             stack = aws.deploy(template, stack_name, parameters)
-        console.print(_stack_table(stack))
-        console.print(_outputs_table(stack.outputs))
-        console.print(_functions_table(aws))
-        console.print(
+        if json_out:
+            _print_json(_up_json(aws, stack))
+        else:
+            console.print(_stack_table(stack, full=full))
+            console.print(_outputs_table(stack.outputs, stack_name, full=full))
+            console.print(_functions_table(aws, compact=not full))
+        screen.print(
             f"[bold green]Ready[/] on {aws.endpoint_url} — try: aws --endpoint-url {aws.endpoint_url} "
             f"cloudformation describe-stacks --stack-name {stack_name}\n"
             f"Logs: {aws.runtime.log_dir}  Outbox: {aws.outbox.path}  Stop: Ctrl-C"
         )
         sys.stdout.flush()
         stopping.wait()
-        console.print("Stopping …")
-        console.print(_functions_table(aws))
+        screen.print("Stopping …")
+        screen.print(_functions_table(aws, compact=not full))
         if aws.faults is not None:
-            console.print("Faults injected: " + ", ".join(f"{k} {n}" for k, n in aws.faults.counts().items()))
+            screen.print("Faults injected: " + ", ".join(f"{k} {n}" for k, n in aws.faults.counts().items()))
     except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
+
+
+def _up_json(aws: EmbeddedAws, stack: DeployedStack) -> dict[str, Any]:
+    """`pipeline up --json`: the deployed stack, its Outputs and functions, whole."""
+    functions = []
+    for name, (config, stats, log_path) in sorted(aws.runtime.stats().items()):
+        functions.append(
+            {
+                "name": name,
+                "logical_id": _logical_name(name),
+                "handler": config.handler,
+                "python": stats.interpreter,
+                "python_note": stats.interpreter_note,
+                "invocations": stats.invocations,
+                "errors": stats.errors,
+                "timeouts": stats.timeouts,
+                "cold_starts": stats.cold_starts,
+                "mean_ms": round(stats.total_ms / stats.invocations, 1) if stats.invocations else 0.0,
+                "log": str(log_path),
+            }
+        )
+    return {
+        "stack_name": stack.name,
+        "status": stack.status,
+        "seconds": round(stack.seconds, 2),
+        "endpoint_url": aws.endpoint_url,
+        "resources": [
+            {"logical_id": logical_id, "type": kind, "physical_id": physical}
+            for logical_id, (kind, physical) in sorted(stack.resources.items())
+        ],
+        "outputs": dict(sorted(stack.outputs.items())),
+        "functions": functions,
+        "log_dir": str(aws.runtime.log_dir),
+        "outbox": str(aws.outbox.path),
+    }
 
 
 EndpointOpt = Annotated[
@@ -285,6 +378,13 @@ def _relative_key(url: str | None) -> str:
     return rest.partition("/")[2] or url
 
 
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """One upload's outcome for --json (all but the monotonic clock it started at)."""
+    data = asdict(outcome)
+    del data["started"]
+    return data
+
+
 def _expected_ok(outcome: Outcome, expected: str) -> bool:
     if expected == "published":
         return outcome.state == "published"
@@ -302,6 +402,7 @@ def ingest(
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 120.0,
+    json_out: JsonOpt = False,
 ) -> None:
     """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar."""
     from rich.progress import Progress
@@ -309,13 +410,16 @@ def ingest(
     from pipeline.cli import uploads
 
     stack = _stack(stack_name, endpoint_url, region)
-    with Progress(console=console) as progress:
+    with Progress(console=errors if json_out else console) as progress:
         task = progress.add_task("Uploading", total=len(paths))
         outcomes = uploads.upload_paths(stack, paths, collection, progress=lambda _: progress.advance(task))
         if wait:
             waiting = progress.add_task("Processing", total=len(outcomes))
             uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
-    console.print(_outcomes_table(outcomes))
+    if json_out:
+        _print_json([_outcome_json(o) for o in outcomes])
+    else:
+        console.print(_outcomes_table(outcomes))
     if wait and any(o.state == "pending" for o in outcomes):
         raise typer.Exit(code=1)
 
@@ -345,11 +449,12 @@ def emit(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """Emit change events to the ChangeEvents topic: validated first, sent in batches of 10, each reported."""
     from rich.progress import Progress
 
-    from pipeline.client import ChangeClient, EmitResult
+    from pipeline.client import ChangeClient
 
     events: list[dict[str, Any] | str]
     if source is not None:
@@ -373,7 +478,7 @@ def emit(
     stack = _stack(stack_name, endpoint_url, region)
     client = ChangeClient(stack.outputs["ChangeEventsTopicArn"], stack.client("sns"))
     results: list[EmitResult] = []
-    with Progress(console=console) as progress:
+    with Progress(console=errors if json_out else console) as progress:
         task = progress.add_task("Emitting", total=len(events))
         for start in range(0, len(events), 100):
             chunk = events[start : start + 100]
@@ -382,21 +487,37 @@ def emit(
                 for r in client.emit(chunk)
             )
             progress.advance(task, len(chunk))
+    if json_out:
+        _print_json([{"number": r.index + 1, **asdict(r), "ok": r.ok} for r in results])
+    else:
+        console.print(_emitted_table(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+def _emitted_table(results: list[EmitResult]) -> Group:
+    """Each event's outcome in 80 columns (short message ids), then why each refused one was refused."""
     table = Table(
         title=f"Change events: {sum(r.ok for r in results)} of {len(results)} sent", title_justify="left"
     )
-    for column in ("#", "Record", "Op", "Sequence", "Outcome"):
+    for column in ("#", "Record", "Op", "Sequence", "Outcome", "Message"):
         table.add_column(column, overflow="fold")
+    notes = []
     for r in results:
         shown = r.event if isinstance(r.event, dict) else _loads_or_empty(r.event)
         record = f"{shown.get('entity', '?')}/{shown.get('id', '?')}"
-        outcome = f"[green]sent[/] {r.message_id}" if r.ok else f"[red]{r.reason}[/] {escape(r.error or '')}"
+        outcome = "[green]sent[/]" if r.ok else f"[red]{r.reason}[/]"
+        if not r.ok:
+            notes.append(f"  #{r.index + 1}: {escape(r.error or '')}")
         table.add_row(
-            str(r.index + 1), record, str(shown.get("op", "")), str(shown.get("sequence", "")), outcome
+            str(r.index + 1),
+            record,
+            str(shown.get("op", "")),
+            str(shown.get("sequence", "")),
+            outcome,
+            (r.message_id or "")[:SHORT_ID],
         )
-    console.print(table)
-    if not all(r.ok for r in results):
-        raise typer.Exit(code=1)
+    return Group(table, *(["Why refused:", *notes] if notes else []))
 
 
 def _loads_or_empty(text: str) -> dict[str, Any]:
@@ -414,6 +535,7 @@ def replay(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """Re-emit archived events since a time; idempotency makes a replay safe to run again."""
     from pipeline.cli import replay as replaying
@@ -424,24 +546,30 @@ def replay(
         raise typer.BadParameter(f"{since!r} is not an ISO date or time, e.g. 2026-11-23T10:00.") from exc
     kinds = ("changes", "uploads") if kind == "all" else (kind,)
     stack = _stack(stack_name, endpoint_url, region)
-    with console.status(f"Replaying {kind} events since {start.isoformat()} …"):
+    with (errors if json_out else console).status(f"Replaying {kind} events since {start.isoformat()} …"):
         results = replaying.replay(stack, start, kinds)
-    table = Table(title="Replay", title_justify="left")
-    for column in ("Events", "Archived since", "Re-emitted"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(r.kind, str(r.found), str(r.sent))
-    console.print(table)
+    if json_out:
+        _print_json({"since": start.isoformat(), "replayed": [asdict(r) for r in results]})
+    else:
+        table = Table(title=f"Replay since {start.isoformat()}", title_justify="left")
+        for column in ("Events", "Archived since", "Re-emitted"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(r.kind, str(r.found), str(r.sent))
+        console.print(table)
     if any(r.sent < r.found for r in results):
         raise typer.Exit(code=1)
 
 
 @app.command()
 def status(
-    item: Annotated[str | None, typer.Argument(help="An item id: show its versions.")] = None,
+    item: Annotated[
+        str | None, typer.Argument(help="An item id, or the start of one (as tables show it): its versions.")
+    ] = None,
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """Show the items the pipeline has recorded, or one item's versions."""
     from pipeline.adapters.metadata_table import MetadataTable
@@ -449,34 +577,54 @@ def status(
     stack = _stack(stack_name, endpoint_url, region)
     table_store = MetadataTable(stack.outputs["MetadataTableName"], stack.client("dynamodb"))
     if item is None:
-        table = Table(title="Items", title_justify="left")
-        for column in ("Item id", "Collection", "Latest", "Versions", "Updated"):
-            table.add_column(column)
-        for row in sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True):
+        items = sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True)
+        if json_out:
+            _print_json([row.model_dump(mode="json") for row in items])
+            return
+        table = Table(title=f"Items: {len(items)} (whole ids: --json)", title_justify="left")
+        for column in ("Item", "Collection", "Latest", "Versions", "Updated (UTC)"):
+            table.add_column(column, overflow="fold", no_wrap=column == "Updated (UTC)")
+        for row in items:
             table.add_row(
-                row.item_id, row.collection, str(row.latest), str(row.versions), row.updated_at or ""
+                row.item_id[:SHORT_ID],
+                row.collection,
+                str(row.latest),
+                str(row.versions),
+                _short_time(row.updated_at),
             )
         console.print(table)
         return
     state = table_store.state(item)
+    if state is None:  # a short id, as tables show it: the one item whose id starts so
+        matches = [s for s in table_store.items() if s.item_id.startswith(item)]
+        state = matches[0] if len(matches) == 1 else None
     if state is None:
-        errors.print(f"No item {item}. `pipeline status` lists the items.")
+        errors.print(f"No item {item} (or more than one starts so). `pipeline status` lists the items.")
         raise typer.Exit(code=1)
-    table = Table(title=f"Item {item} in {state.collection}: latest v{state.latest}", title_justify="left")
-    for column in ("Version", "Name", "Format", "Size", "Bytes", "Source version", "Recorded"):
-        table.add_column(column)
-    for version in range(1, state.versions + 1):
-        record = table_store.version(item, version)
+    records = [table_store.version(state.item_id, v) for v in range(1, state.versions + 1)]
+    if json_out:
+        _print_json(
+            {
+                **state.model_dump(mode="json"),
+                "version_records": [r.model_dump(mode="json") for r in records if r is not None],
+            }
+        )
+        return
+    title = f"Item {state.item_id} in {state.collection}: latest v{state.latest}"
+    table = Table(title=title, title_justify="left")
+    for column in ("v", "Name", "Image", "Bytes", "Source", "Recorded (UTC)"):
+        table.add_column(column, overflow="fold", no_wrap=column == "Recorded (UTC)")
+    for record in records:
         if record is not None:
             table.add_row(
-                str(version),
+                str(record.version),
                 record.name,
-                record.image.format,
-                f"{record.image.width}x{record.image.height}",
+                f"{record.image.format} {record.image.width}x{record.image.height}",
                 str(record.bytes),
-                record.source.version_id or "",
-                record.recorded_at,
+                (record.source.version_id or "")[:SHORT_ID],
+                _short_time(record.recorded_at),
             )
+    table.caption, table.caption_justify = "Source: the upload's S3 version id (whole: --json).", "left"
     console.print(table)
 
 
@@ -646,31 +794,39 @@ def _demo_changes(stack: uploads_module.Stack, sent: list[tuple[DemoEvent, Chang
     return failures + len(problems)
 
 
-def _outbox_table(entries: list[dict[str, Any]], title: str = "Outbox") -> Table:
-    table = Table(title=f"{title}: {len(entries)} message(s)", title_justify="left", show_lines=True)
-    for column in ("Time", "To", "Protocol", "Subject", "Message"):
-        table.add_column(column, overflow="fold")
-    for entry in entries:
+def _outbox_table(entries: list[dict[str, Any]], title: str = "Outbox") -> Group:
+    """Who got what, in 80 columns: time, recipient, protocol and subject; each body below, by its #."""
+    table = Table(title=f"{title}: {len(entries)} message(s)", title_justify="left")
+    for column in ("#", "Time", "To", "Protocol", "Subject"):
+        table.add_column(column, overflow="fold", no_wrap=column == "To")
+    bodies: list[Any] = []
+    for n, entry in enumerate(entries, 1):
         table.add_row(
+            str(n),
             entry["time"][11:19],
             entry["endpoint"],
             entry["protocol"],
             escape(entry.get("subject") or ""),
-            escape(entry["message"].strip()),
         )
-    return table
+        bodies.append(f"#{n} to {escape(entry['endpoint'])}:")
+        bodies.append(Padding(Text(entry["message"].strip()), (0, 0, 1, 4), expand=False))
+    return Group(table, *bodies)
 
 
 @app.command()
 def outbox(
     state_dir: StateOpt = Path(".pipeline"),
     to: Annotated[str | None, typer.Option("--to", help="Only messages to this address or number.")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Show the email and SMS messages the embedded AWS would have sent: who, protocol, subject, body."""
     from embedded_aws.stack import Outbox
 
     entries = [e for e in Outbox.read(state_dir.resolve() / "outbox.jsonl") if to in (None, e["endpoint"])]
-    console.print(_outbox_table(entries))
+    if json_out:
+        _print_json(entries)
+    else:
+        console.print(_outbox_table(entries))
 
 
 EmailOpt = Annotated[str | None, typer.Option("--email", help="An email address.")]
@@ -707,6 +863,7 @@ def subscribe(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """Subscribe an email address or phone number to notifications, filtered by owner, collection, event."""
     from pipeline.logic.notifications import filter_policy
@@ -719,17 +876,28 @@ def subscribe(
         )
     except PipelineError as exc:
         raise _fail(exc) from exc
-    console.print(
+    if json_out:
+        _print_json(
+            {
+                "protocol": protocol,
+                "endpoint": address,
+                "subscription_arn": subscription.arn,
+                "filter_policy": policy,
+                "replaced": replaced,
+            }
+        )
+    screen = errors if json_out else console
+    screen.print(
         f"[green]✓[/] {protocol} {address} {'now ' if replaced else ''}receives {', '.join(policy['event'])}"
         + (f" for owner {policy['owner'][0]}" if "owner" in policy else "")
         + (f" in collection {policy['collection'][0]}" if "collection" in policy else "")
         + (" (its earlier filters are replaced)" if replaced else "")
-        + f". Subscription: {subscription.arn}"
+        + f". Subscription id: {subscription.arn.rpartition(':')[2]}"
     )
     if protocol == "email" and not replaced:
-        console.print("On AWS, the address first gets an email from AWS asking to confirm the subscription.")
+        screen.print("On AWS, the address first gets an email from AWS asking to confirm the subscription.")
     if protocol == "sms":
-        console.print("On AWS, an account still in the SMS sandbox can only text numbers verified in SNS.")
+        screen.print("On AWS, an account still in the SMS sandbox can only text numbers verified in SNS.")
 
 
 @app.command()
@@ -739,6 +907,7 @@ def unsubscribe(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """Stop notifications to an email address or phone number."""
     try:
@@ -749,6 +918,9 @@ def unsubscribe(
     if not removed:
         errors.print(f"No {protocol} subscription for {address}. `pipeline subscriptions` lists them.")
         raise typer.Exit(code=1)
+    if json_out:
+        _print_json({"protocol": protocol, "endpoint": address, "removed": removed})
+        return
     console.print(f"[green]✓[/] {protocol} {address} unsubscribed ({len(removed)} subscription(s)).")
 
 
@@ -757,24 +929,35 @@ def subscriptions(
     stack_name: StackOpt = "pipeline",
     endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
     region: RegionOpt = "us-east-1",
+    json_out: JsonOpt = False,
 ) -> None:
     """List who receives notifications, and which."""
+    from pipeline.logic.notifications import EVENT_TYPES
+
     try:
-        found = _subscriptions(stack_name, endpoint_url, region).all()
+        found = sorted(
+            _subscriptions(stack_name, endpoint_url, region).all(), key=lambda s: (s.protocol, s.endpoint)
+        )
     except PipelineError as exc:
         raise _fail(exc) from exc
-    table = Table(title=f"Subscriptions: {len(found)}", title_justify="left")
-    for column in ("Protocol", "Endpoint", "Events", "Owner", "Collection", "Status"):
-        table.add_column(column, overflow="fold")
-    for sub in sorted(found, key=lambda s: (s.protocol, s.endpoint)):
+    if json_out:
+        _print_json([{**asdict(sub), "pending": sub.pending} for sub in found])
+        return
+    pending = sum(sub.pending for sub in found)
+    status = f"{pending} pending confirmation (marked *)" if pending else "all confirmed"
+    table = Table(title=f"Subscriptions: {len(found)}, {status}", title_justify="left")
+    for column in ("Via", "Endpoint", "Events", "Only"):
+        # The endpoint is kept whole; the columns of words wrap between them instead.
+        table.add_column(column, overflow="fold", no_wrap=column == "Endpoint")
+    for sub in found:
         policy = sub.filter_policy or {}
+        events = policy.get("event", EVENT_TYPES)
+        only = [f"{k} {', '.join(map(str, policy[k]))}" for k in ("owner", "collection") if k in policy]
         table.add_row(
-            sub.protocol,
+            sub.protocol + ("*" if sub.pending else ""),
             sub.endpoint,
-            ", ".join(map(str, policy.get("event", ["all"]))),
-            ", ".join(map(str, policy.get("owner", ["any"]))),
-            ", ".join(map(str, policy.get("collection", ["any"]))),
-            "pending confirmation" if sub.pending else "confirmed",
+            "all" if set(events) == set(EVENT_TYPES) else ", ".join(map(str, events)),
+            ", ".join(only) or "-",
         )
     console.print(table)
 
