@@ -117,6 +117,9 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         assert subscribed.returncode == 0, subscribed.stdout + subscribed.stderr
         listed = _pipeline("subscriptions", *cli)
         assert "follower@example.com" in listed.stdout and "confirmed" in listed.stdout
+        as_json = json.loads(_pipeline("subscriptions", "--json", *cli).stdout)
+        assert [(s["endpoint"], s["pending"]) for s in as_json] == [("follower@example.com", False)]
+        assert as_json[0]["arn"].startswith(outputs["UserNotificationsTopicArn"] + ":")
         missing = _pipeline("status", "--stack-name", "nope", "--endpoint-url", endpoint)
         assert missing.returncode == 1 and "No stack 'nope'" in missing.stderr
 
@@ -191,6 +194,12 @@ def test_pipeline_up_serves_the_aws_cli_and_stops_cleanly_on_sigterm(tmp_path: P
         )
         assert ingest.returncode == 0, ingest.stdout + ingest.stderr
         assert "published" in ingest.stdout and "photo.jpg" in ingest.stdout
+        # ...and `pipeline status --json` lists both items by their whole ids
+        items = json.loads(_pipeline("status", "--json", *cli).stdout)
+        ids = {
+            item_id(outputs["IngestBucketName"], key) for key in ("uploads/c/p.jpg", "uploads/cli/photo.jpg")
+        }
+        assert {i["item_id"] for i in items} == ids
 
         # ...and `aws sns publish` of a change event updates records/<entity>/<id>.json
         event_file = ROOT / "events" / "samples" / "change-events" / "valid" / "insert.json"
