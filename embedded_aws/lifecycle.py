@@ -9,6 +9,8 @@
   moto's `CreateStack` runs in its request thread while the server answers others.
 - A stack whose creation fails rolls back as CloudFormation does: what was created is deleted and the stack
   ends `ROLLBACK_COMPLETE`; the `CreateStack` call itself fails with the reason (moto creates synchronously).
+- A resource whose `Condition` is false is not part of the stack: moto kept it as an empty entry, which
+  `ListStackResources`/`DescribeStackResources` returned with a blank logical id and type.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def install(router: Lifecycle) -> None:
     FakeStack.mark_creation_complete = _mark_creation_complete
     FakeStack.create_resources = _create_resources
     FakeStack.parse_template = staticmethod(_parse_template)
+    FakeStack.stack_resources = property(_stack_resources)
+
+
+def _stack_resources(self: FakeStack) -> list[Any]:
+    return [resource for resource in self.resource_map.values() if resource is not None]
 
 
 def uninstall() -> None:

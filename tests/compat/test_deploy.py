@@ -133,6 +133,11 @@ def test_parameters_without_defaults_must_be_given(aws: EmbeddedAws, deploy_comp
     stack = deploy_compat("deploy_params", {"QueueSuffix": "eu-1", "Environment": "prod"})
     assert stack.outputs["QueueUrl"].endswith("/orders-eu-1")
     assert _invoke(aws, stack.outputs["GreeterName"], {}) == {"environment": "prod"}
+    # ...and the resource whose Condition is false is not part of the stack (no blank entry either)
+    listed = aws.client("cloudformation").list_stack_resources(StackName=stack.name)["StackResourceSummaries"]
+    logical_ids = [r["LogicalResourceId"] for r in listed]
+    assert {"Queue", "Greeter"} <= set(logical_ids)
+    assert "TestOnlyQueue" not in logical_ids and "" not in logical_ids
     # ...and every environment value is a string, as CloudFormation passes numbers and booleans to Lambda
     configuration = aws.client("lambda").get_function_configuration(FunctionName=stack.outputs["GreeterName"])
     variables = configuration["Environment"]["Variables"]
