@@ -16,10 +16,10 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
-	@# pip compiles what it installs on one core (half of the install's minute); compileall uses them all.
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
+	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.9
+	@# uv (from PyPI) installs the same pinned set as pip would in a sixth of the time, and compiles the
+	@# bytecode on every core (pip took over a minute on 2 cores, half of it compiling on one).
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -77,7 +77,7 @@ test-stack-runtime: $(STAMP)
 
 # pyvips (libvips, the thumbnails' reference) is for `make bench` only, never in the tests or the Lambda artifact.
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
