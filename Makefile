@@ -60,16 +60,15 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory -j6 --output-sync=target lint test-fast test-compat \
 		test-stack-changes test-stack-uploads test-stack-runtime
 
-# `pipeline up` as a subprocess (test_project_stack) needs no in-process stack: it runs with the fast tiers,
-# which end first, so that the stack tiers end together.
 test-fast: $(STAMP)
-	$(BIN)/pytest tests/unit tests/functional tests/template tests/stack/test_project_stack.py
+	$(BIN)/pytest tests/unit tests/functional tests/template
 
 test-stack-changes: $(STAMP)
 	$(BIN)/pytest tests/stack/test_change_events.py
 
 test-stack-uploads: $(STAMP)
-	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_notifications.py
+	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_notifications.py \
+		tests/stack/test_project_stack.py
 
 test-stack-runtime: $(STAMP)
 	$(BIN)/pytest tests/stack --ignore=tests/stack/test_change_events.py \
