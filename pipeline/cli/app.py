@@ -25,6 +25,7 @@ from rich.text import Text
 
 from embedded_aws.errors import EmbeddedAwsError
 from pipeline.cli import dlq
+from pipeline.cli.options import EndpointOpt, JsonOpt, RegionOpt, StackOpt, print_json
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:  # the embedded AWS is imported only by the commands that start it
@@ -43,7 +44,6 @@ errors = Console(stderr=True)
 
 TemplateOpt = Annotated[Path, typer.Option("--template", "-t", help="SAM or CloudFormation template.")]
 PortOpt = Annotated[int, typer.Option("--port", "-p", help="Port of the embedded AWS on 127.0.0.1.")]
-StackOpt = Annotated[str, typer.Option("--stack-name", "-s", help="CloudFormation stack name.")]
 StateOpt = Annotated[Path, typer.Option("--state-dir", help="Where logs and the outbox are written.")]
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="Template parameter override, NAME=VALUE (repeatable).")
@@ -81,15 +81,7 @@ def _fail(exc: PipelineError | EmbeddedAwsError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (full ids, keys and URLs) instead of tables.")
-]
 FullOpt = Annotated[bool, typer.Option("--full", help="Full ids and values in the tables (wide).")]
-
-
-def _print_json(data: Any) -> None:
-    """`--json`: one document on stdout as is (rich would wrap long strings at the terminal's width)."""
-    typer.echo(json.dumps(data, indent=2))
 
 
 def _short_time(timestamp: str | None) -> str:
@@ -255,7 +247,7 @@ def up(
         with screen.status(f"Deploying {template} as stack {stack_name} …"):
             stack = aws.deploy(template, stack_name, parameters)
         if json_out:
-            _print_json(_up_json(aws, stack))
+            print_json(_up_json(aws, stack))
         else:
             console.print(_stack_table(stack, full=full))
             console.print(_outputs_table(stack.outputs, stack_name, full=full))
@@ -310,20 +302,6 @@ def _up_json(aws: EmbeddedAws, stack: DeployedStack) -> dict[str, Any]:
         "log_dir": str(aws.runtime.log_dir),
         "outbox": str(aws.outbox.path),
     }
-
-
-EndpointOpt = Annotated[
-    str,
-    typer.Option(
-        "--endpoint-url", help="AWS endpoint; empty for AWS itself.", envvar="PIPELINE_ENDPOINT_URL"
-    ),
-]
-
-
-RegionOpt = Annotated[
-    str,
-    typer.Option("--region", help="AWS region of the stack.", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"]),
-]
 
 
 def _stack(stack_name: str, endpoint_url: str, region: str) -> uploads_module.Stack:
@@ -417,7 +395,7 @@ def ingest(
             waiting = progress.add_task("Processing", total=len(outcomes))
             uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
     if json_out:
-        _print_json([_outcome_json(o) for o in outcomes])
+        print_json([_outcome_json(o) for o in outcomes])
     else:
         console.print(_outcomes_table(outcomes))
     if wait and any(o.state == "pending" for o in outcomes):
@@ -488,7 +466,7 @@ def emit(
             )
             progress.advance(task, len(chunk))
     if json_out:
-        _print_json([{"number": r.index + 1, **asdict(r), "ok": r.ok} for r in results])
+        print_json([{"number": r.index + 1, **asdict(r), "ok": r.ok} for r in results])
     else:
         console.print(_emitted_table(results))
     if not all(r.ok for r in results):
@@ -549,7 +527,7 @@ def replay(
     with (errors if json_out else console).status(f"Replaying {kind} events since {start.isoformat()} …"):
         results = replaying.replay(stack, start, kinds)
     if json_out:
-        _print_json({"since": start.isoformat(), "replayed": [asdict(r) for r in results]})
+        print_json({"since": start.isoformat(), "replayed": [asdict(r) for r in results]})
     else:
         table = Table(title=f"Replay since {start.isoformat()}", title_justify="left")
         for column in ("Events", "Archived since", "Re-emitted"):
@@ -579,7 +557,7 @@ def status(
     if item is None:
         items = sorted(table_store.items(), key=lambda s: s.updated_at or "", reverse=True)
         if json_out:
-            _print_json([row.model_dump(mode="json") for row in items])
+            print_json([row.model_dump(mode="json") for row in items])
             return
         table = Table(title=f"Items: {len(items)} (whole ids: --json)", title_justify="left")
         for column in ("Item", "Collection", "Latest", "Versions", "Updated (UTC)"):
@@ -603,7 +581,7 @@ def status(
         raise typer.Exit(code=1)
     records = [table_store.version(state.item_id, v) for v in range(1, state.versions + 1)]
     if json_out:
-        _print_json(
+        print_json(
             {
                 **state.model_dump(mode="json"),
                 "version_records": [r.model_dump(mode="json") for r in records if r is not None],
@@ -824,7 +802,7 @@ def outbox(
 
     entries = [e for e in Outbox.read(state_dir.resolve() / "outbox.jsonl") if to in (None, e["endpoint"])]
     if json_out:
-        _print_json(entries)
+        print_json(entries)
     else:
         console.print(_outbox_table(entries))
 
@@ -877,7 +855,7 @@ def subscribe(
     except PipelineError as exc:
         raise _fail(exc) from exc
     if json_out:
-        _print_json(
+        print_json(
             {
                 "protocol": protocol,
                 "endpoint": address,
@@ -919,7 +897,7 @@ def unsubscribe(
         errors.print(f"No {protocol} subscription for {address}. `pipeline subscriptions` lists them.")
         raise typer.Exit(code=1)
     if json_out:
-        _print_json({"protocol": protocol, "endpoint": address, "removed": removed})
+        print_json({"protocol": protocol, "endpoint": address, "removed": removed})
         return
     console.print(f"[green]✓[/] {protocol} {address} unsubscribed ({len(removed)} subscription(s)).")
 
@@ -941,7 +919,7 @@ def subscriptions(
     except PipelineError as exc:
         raise _fail(exc) from exc
     if json_out:
-        _print_json([{**asdict(sub), "pending": sub.pending} for sub in found])
+        print_json([{**asdict(sub), "pending": sub.pending} for sub in found])
         return
     pending = sum(sub.pending for sub in found)
     status = f"{pending} pending confirmation (marked *)" if pending else "all confirmed"

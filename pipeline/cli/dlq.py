@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.cli.options import EndpointOpt, JsonOpt, RegionOpt, StackOpt, print_json
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -462,19 +463,6 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StackOpt = Annotated[str, typer.Option("--stack-name", "-s", help="CloudFormation stack name.")]
-EndpointOpt = Annotated[
-    str,
-    typer.Option(
-        "--endpoint-url", help="AWS endpoint; empty for AWS itself.", envvar="PIPELINE_ENDPOINT_URL"
-    ),
-]
-RegionOpt = Annotated[
-    str,
-    typer.Option("--region", help="AWS region of the stack.", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"]),
-]
-
 
 def _stack(stack_name: str, endpoint_url: str, region: str) -> Stack:
     from pipeline.cli.uploads import Stack
@@ -503,11 +491,6 @@ def _refusals() -> Iterator[None]:
     except BotoCoreError as exc:
         hint = "check credentials and --region, or pass --endpoint-url for a local stack"
         raise _fail(DlqError(f"No answer from AWS: {exc}; {hint}.", reason="aws_error")) from exc
-
-
-def _print_json(data: Any) -> None:
-    """JSON on stdout as is: rich would wrap long strings at the terminal's width."""
-    typer.echo(json.dumps(data, indent=2))
 
 
 def age(seconds: float | None) -> str:
@@ -542,7 +525,7 @@ def overview(
         stack = _stack(stack_name, endpoint_url, region)
         queues = [peek(stack, q) if q.depth else q for q in failure_queues(stack)]
     if json_out:
-        _print_json([q.to_json(with_messages=True) for q in queues])
+        print_json([q.to_json(with_messages=True) for q in queues])
         return
     waiting = sum(q.depth + q.in_flight for q in queues)
     table = Table(title=f"Failure queues: {waiting} message(s) waiting", title_justify="left")
@@ -570,7 +553,7 @@ def show(
         stack = _stack(stack_name, endpoint_url, region)
         queue = peek(stack, find(stack, name), limit)
     if json_out:
-        _print_json(queue.to_json(with_messages=True))
+        print_json(queue.to_json(with_messages=True))
         return
     table = Table(
         title=f"{queue.name} ({queue.kind}): {queue.depth} waiting, oldest {age(queue.oldest_s)}",
@@ -606,7 +589,7 @@ def redrive_command(
         queues = failure_queues(stack) if all_queues else [find(stack, str(name))]
         results = [redrive(stack, q, wait) for q in queues if q.depth + q.in_flight or not all_queues]
     if json_out:
-        _print_json([asdict(r) for r in results])
+        print_json([asdict(r) for r in results])
     else:
         table = Table(title="Redrive", title_justify="left")
         for column in ("Queue", "Kind", "Redriven", "Of", "Status"):
@@ -640,6 +623,6 @@ def purge_command(
             )
         deleted = purge(stack, queue)
     if json_out:
-        _print_json({"name": queue.name, "purged": deleted})
+        print_json({"name": queue.name, "purged": deleted})
     else:
         console.print(f"[green]✓[/] {queue.name}: {deleted} message(s) purged.")
