@@ -373,19 +373,22 @@ def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(aws: Embed
     records_before = stream_length()
 
     # When a transaction updates an item, puts a new one and deletes a third, then fails its last condition
+    writes: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": "item"}, "sk": {"S": "000"}},
+                "UpdateExpression": "SET v = :two",
+                "ExpressionAttributeValues": {":two": {"N": "2"}},
+            }
+        },
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "item"}, "sk": {"S": "new"}}}},
+        {"Delete": {"TableName": table, "Key": {"pk": {"S": "item"}, "sk": {"S": "001"}}}},
+    ]
     with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
         dynamodb.transact_write_items(
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"pk": {"S": "item"}, "sk": {"S": "000"}},
-                        "UpdateExpression": "SET v = :two",
-                        "ExpressionAttributeValues": {":two": {"N": "2"}},
-                    }
-                },
-                {"Put": {"TableName": table, "Item": {"pk": {"S": "item"}, "sk": {"S": "new"}}}},
-                {"Delete": {"TableName": table, "Key": {"pk": {"S": "item"}, "sk": {"S": "001"}}}},
+                *writes,
                 {
                     "ConditionCheck": {
                         "TableName": table,
@@ -409,20 +412,7 @@ def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(aws: Embed
 
     # And when the same transaction's condition holds, every write lands
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "item"}, "sk": {"S": "002"}, "v": {"N": "9"}})
-    dynamodb.transact_write_items(
-        TransactItems=[
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": {"pk": {"S": "item"}, "sk": {"S": "000"}},
-                    "UpdateExpression": "SET v = :two",
-                    "ExpressionAttributeValues": {":two": {"N": "2"}},
-                }
-            },
-            {"Put": {"TableName": table, "Item": {"pk": {"S": "item"}, "sk": {"S": "new"}}}},
-            {"Delete": {"TableName": table, "Key": {"pk": {"S": "item"}, "sk": {"S": "001"}}}},
-        ]
-    )
+    dynamodb.transact_write_items(TransactItems=writes)
     first = dynamodb.get_item(TableName=table, Key={"pk": {"S": "item"}, "sk": {"S": "000"}})["Item"]
     assert first["v"]["N"] == "2"
     assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "item"}, "sk": {"S": "new"}})
