@@ -16,7 +16,7 @@ help:
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.9
+	$(BIN)/python -m pip install --quiet uv==0.13.9
 	@# uv (from PyPI) installs the same pinned set as pip would in a sixth of the time, and compiles the
 	@# bytecode on every core (pip took over a minute on 2 cores, half of it compiling on one).
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev]'
@@ -64,11 +64,10 @@ test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional tests/template
 
 test-stack-changes: $(STAMP)
-	$(BIN)/pytest tests/stack/test_change_events.py
+	$(BIN)/pytest tests/stack/test_change_events.py tests/stack/test_notifications.py
 
 test-stack-uploads: $(STAMP)
-	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_notifications.py \
-		tests/stack/test_project_stack.py
+	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_project_stack.py
 
 test-stack-runtime: $(STAMP)
 	$(BIN)/pytest tests/stack --ignore=tests/stack/test_change_events.py \
