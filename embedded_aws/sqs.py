@@ -4,6 +4,8 @@
   take messages of one message group), and it forgets an expired in-flight message only when its loop
   reaches it (so a group's later messages could go out before its earlier ones). Each receive pass runs
   under a lock after forgetting every expired in-flight message; the long-poll wait happens outside it.
+  Deletes, visibility changes and purges take the same lock (a receive iterating the in-flight set while
+  another request changed it failed with "Set changed size during iteration").
 - FIFO deduplication as SQS does it: a repeated deduplication id within 5 minutes is accepted and answered
   with the first message's MessageId, even when that message was already deleted (moto compares only with
   messages still queued, and answers a new id); `DeduplicationScope: messageGroup` is honoured; every FIFO
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import json
 import logging
@@ -93,6 +96,17 @@ def _receive_message(
             time.sleep(min(remaining, 0.1))
         else:
             queue.wait_for_messages(min(remaining, 1.0))
+
+
+def _under_receive_lock(method: Any) -> Any:
+    """`method`, run under the lock receives hold while they read and change a queue's in-flight messages."""
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _receive_lock:
+            return method(*args, **kwargs)
+
+    return locked
 
 
 def _add_message(self: Queue, message: Message) -> None:
@@ -402,6 +416,13 @@ def install() -> None:
     _originals["receive_response"] = SQSResponse.receive_message
     SQSBackend.receive_message = _receive_message
     Queue.add_message = _add_message
+    # A receive reads the queue's in-flight set while a delete, a visibility change or a purge changes it:
+    # moto's threaded server raised "Set changed size during iteration" (an InternalFailure) when they met.
+    for owner, name in ((Queue, "delete_message"), (SQSBackend, "change_message_visibility")):
+        _originals[name] = getattr(owner, name)
+        setattr(owner, name, _under_receive_lock(getattr(owner, name)))
+    _originals["purge_queue"] = SQSBackend.purge_queue
+    SQSBackend.purge_queue = _under_receive_lock(SQSBackend.purge_queue)
     SQSResponse.receive_message = _receive_response
     SQSResponse.start_message_move_task = _start_message_move_task
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
