@@ -19,7 +19,8 @@ from werkzeug.test import EnvironBuilder
 from embedded_aws import faults
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.faults import KINDS, Faults, FaultsError
-from embedded_aws.server import AwsErrorMiddleware, ErrorLog
+from embedded_aws.server import ErrorLog
+from tests.unit.test_server_errors import call
 
 FUNCTION_UA = "Boto3/1.40.0 md/Botocore#1.40.0 os/linux lang/python#3.12 exec-env/AWS_Lambda_python3.12"
 HOST_UA = "Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux lang/python#3.11"
@@ -219,17 +220,6 @@ def _request(service: str, user_agent: str, **kwargs: Any) -> dict[str, Any]:
     return environ
 
 
-def _call(app: Any, environ: dict[str, Any], errors: ErrorLog) -> tuple[int, dict[str, str], bytes]:
-    answered: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        answered["status"], answered["headers"] = status, dict(headers)
-        return lambda data: None
-
-    body = b"".join(AwsErrorMiddleware(app, errors)(environ, start_response))
-    return int(answered["status"].split()[0]), answered["headers"], body
-
-
 def _botocore_error(service: str, operation: str, status: int, headers: dict[str, str], body: bytes) -> Any:
     model = botocore.session.get_session().get_service_model(service)
     shape = model.operation_model(operation).output_shape
@@ -281,8 +271,8 @@ def test_a_functions_request_gets_the_services_error_as_its_sdk_parses_it_and_th
     faults.install(injecting)
     try:
         # When a function makes the request, and then the host does
-        status, headers, body = _call(app, _request(service, FUNCTION_UA, **dict(request_args)), errors)
-        host_status, _, _ = _call(app, _request(service, HOST_UA, **dict(request_args)), errors)
+        status, headers, body = call(app, _request(service, FUNCTION_UA, **dict(request_args)), errors)
+        host_status, _, _ = call(app, _request(service, HOST_UA, **dict(request_args)), errors)
     finally:
         faults.install(None)
 
