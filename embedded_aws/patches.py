@@ -340,7 +340,9 @@ _dynamodb_lock = threading.RLock()
 _s3_object_lock = threading.RLock()
 
 
-def _serialised(method: Any, lock: Any) -> Any:
+def serialised(method: Any, lock: Any) -> Any:
+    """`method`, run holding `lock` (where moto's models are not thread-safe and need to be)."""
+
     def run(*args: Any, **kwargs: Any) -> Any:
         with lock:
             return method(*args, **kwargs)
@@ -442,10 +444,10 @@ def install_atomic_writes() -> None:
         "query",
         "scan",
     ):
-        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_lock))
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name), _dynamodb_lock))
     # A GET racing an overwriting PUT can read a buffer moto just closed: serialise object reads and writes.
-    S3Response.put_object = _serialised(S3Response.put_object, _s3_object_lock)
-    S3Response.get_object = _serialised(S3Response.get_object, _s3_object_lock)
+    S3Response.put_object = serialised(S3Response.put_object, _s3_object_lock)
+    S3Response.get_object = serialised(S3Response.get_object, _s3_object_lock)
 
 
 def install(router: Router) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import itertools
 import json
 import logging
@@ -37,6 +36,7 @@ from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 
 from embedded_aws import faults
+from embedded_aws.patches import serialised
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +96,6 @@ def _receive_message(
             time.sleep(min(remaining, 0.1))
         else:
             queue.wait_for_messages(min(remaining, 1.0))
-
-
-def _under_receive_lock(method: Any) -> Any:
-    """`method`, run under the lock receives hold while they read and change a queue's in-flight messages."""
-
-    @functools.wraps(method)
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with _receive_lock:
-            return method(*args, **kwargs)
-
-    return locked
 
 
 def _add_message(self: Queue, message: Message) -> None:
@@ -420,9 +409,9 @@ def install() -> None:
     # moto's threaded server raised "Set changed size during iteration" (an InternalFailure) when they met.
     for owner, name in ((Queue, "delete_message"), (SQSBackend, "change_message_visibility")):
         _originals[name] = getattr(owner, name)
-        setattr(owner, name, _under_receive_lock(getattr(owner, name)))
+        setattr(owner, name, serialised(getattr(owner, name), _receive_lock))
     _originals["purge_queue"] = SQSBackend.purge_queue
-    SQSBackend.purge_queue = _under_receive_lock(SQSBackend.purge_queue)
+    SQSBackend.purge_queue = serialised(SQSBackend.purge_queue, _receive_lock)
     SQSResponse.receive_message = _receive_response
     SQSResponse.start_message_move_task = _start_message_move_task
     SQSResponse.list_message_move_tasks = _list_message_move_tasks
