@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up chaos test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
 	@echo "make test   lint, type-check and run every test tier"
 	@echo "make up     run the embedded AWS on 127.0.0.1:4566 until Ctrl-C"
+	@echo "make chaos  files and change events under injected faults, then a redrive: nothing lost"
 	@echo "make lint   ruff, ruff format --check, mypy"
 	@echo "make bench  benchmarks (never part of the tests)"
 
@@ -29,6 +30,10 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/pipeline up
+
+# 300 files and 300 change events under injected faults, then a redrive: fails unless nothing is lost.
+chaos: $(STAMP)
+	$(BIN)/pipeline chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline embedded_aws tests

@@ -941,6 +941,107 @@ def subscriptions(
 
 
 @app.command()
+def chaos(
+    files: Annotated[int, typer.Option(min=1, help="Files to upload (about a sixth bad).")] = 300,
+    change_events: Annotated[
+        int,
+        typer.Option("--changes", min=1, help="Change events (shuffled; some twice, some invalid)."),
+    ] = 300,
+    faults: Annotated[
+        str, typer.Option("--faults", help="Faults while sending and settling (kinds as for `up --faults`).")
+    ] = "",
+    seed: Annotated[int, typer.Option(help="Seed of the files and events (faults: seed= in --faults).")] = 7,
+    template: TemplateOpt = Path("template.yaml"),
+    port: PortOpt = 4566,
+    state_dir: StateOpt = Path(".pipeline"),
+    timeout: Annotated[float, typer.Option(help="Seconds each wait may take at most.")] = 600.0,
+    workers: WorkersOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Files and change events under injected faults, then a redrive of every failure queue: exits non-zero
+    unless nothing was lost, duplicated or left parked and the public JSON equals the model."""
+    from embedded_aws.faults import Faults
+    from pipeline.cli import chaos as chaos_run
+    from pipeline.cli import uploads
+
+    screen = errors if json_out else console
+    try:
+        injecting = Faults.parse(faults or chaos_run.DEFAULT_FAULTS)
+    except EmbeddedAwsError as exc:
+        raise _fail(exc) from exc
+    making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-plan")
+    planned = making.submit(lambda: chaos_run.plan_files(files, seed))
+    making.shutdown(wait=False)
+    events = chaos_run.plan_changes(change_events, seed)
+    aws = _start(port, state_dir, show_invocations=False, workers=workers, screen=screen)
+    try:
+        with screen.status(f"Deploying {template} …"):
+            deployed = aws.deploy(template, "pipeline")
+        stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
+        with screen.status("Chaos …") as status:
+            report = chaos_run.run(
+                aws,
+                stack,
+                "pipeline",
+                planned.result(),
+                events,
+                injecting,
+                timeout_s=timeout,
+                say=lambda text: _say(screen, status, text),
+            )
+    except (PipelineError, EmbeddedAwsError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        aws.stop()
+    if json_out:
+        print_json(report.to_json())
+    else:
+        _chaos_tables(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _say(screen: Console, status: Any, text: str) -> None:
+    screen.print(f"  {text}")
+    status.update(f"{text} …")
+
+
+def _chaos_tables(report: Any) -> None:
+    """The chaos report in 80 columns: what went in, what the faults did, what came out."""
+    table = Table(title="Chaos: what went in and what came out", title_justify="left", show_header=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("", overflow="fold")
+    injected = ", ".join(f"{kind} {count}" for kind, count in report.injected.items())
+    parked = ", ".join(f"{name} {count}" for name, count in report.parked.items()) or "none"
+    rows = [
+        ("Files", f"{report.files} ({report.bad_files} bad, {report.reuploads} new versions)"),
+        (
+            "Change events",
+            f"{report.change_events} on {report.records} records ({report.duplicate_events} sent twice, "
+            f"{report.invalid_events} invalid)",
+        ),
+        ("Faults", report.faults),
+        ("Injected", injected),
+        ("Sent in", f"{report.send_s:.1f} s"),
+        ("Settled in", f"{report.settle_s:.1f} s after the last send"),
+        ("Parked", parked),
+        ("Recovered", f"{report.recovered} by redrive, in {report.recover_s:.1f} s"),
+        ("Published", f"{report.published} files; {report.quarantined} quarantined"),
+        ("Lost", str(len(report.lost))),
+        ("Duplicated", f"{len(report.duplicated)} items with a version twice"),
+        ("Wrong outcome", str(len(report.wrong))),
+        ("Still parked", ", ".join(f"{n} {c}" for n, c in report.still_parked.items()) or "none"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for line in [*report.lost, *report.wrong, *report.duplicated]:
+        errors.print(f"[red]✗[/] {escape(line)}")
+    if report.ok:
+        console.print("[green]✓[/] nothing lost, nothing duplicated; the public JSON equals the model.")
+
+
+@app.command()
 def cost(
     files: Annotated[int, typer.Option(min=0, help="Files uploaded a month.")] = 1_000_000,
     changes: Annotated[int, typer.Option(min=0, help="Change events a month.")] = 0,
