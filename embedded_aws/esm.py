@@ -4,7 +4,8 @@ Each enabled SQS mapping gets pollers (as many as `ScalingConfig.MaximumConcurre
 the SQS API, so the queue's visibility timeout, receive counts and `RedrivePolicy` (maxReceiveCount → DLQ)
 apply as on AWS. A batch is deleted only when the function succeeds; with `ReportBatchItemFailures` only the
 items it names stay, and a malformed report fails the whole batch. Failed messages are left to reappear
-when their visibility timeout ends, as on AWS.
+when their visibility timeout ends, as on AWS. A throttled invocation is retried with backoff while its
+batch stays in flight, as Lambda's pollers do (`THROTTLE_BACKOFF_S`).
 
 `FilterCriteria` (Lambda event filtering) is honoured: a message matching none of the filters is deleted
 without invoking the function, as Lambda does for SQS. The body is matched as JSON when it is a JSON object,
@@ -20,6 +21,7 @@ import base64
 import json
 import logging
 import math
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -38,8 +40,11 @@ DEFAULT_POLLERS = 2
 #: per wait. A stop does not wait for a poller's receive to return: a batch received after its mapping
 #: stopped is made visible again at once (`_release`).
 _WAIT_S = 10
-#: Seconds a poller waits after its function throttled a batch (Lambda's pollers slow down too).
+#: A throttled batch stays in flight and is tried again after a backoff that doubles from THROTTLE_BACKOFF_S
+#: to THROTTLE_BACKOFF_MAX_S, with jitter, until its visibility timeout would end: Lambda's pollers retry a
+#: throttled batch until then, and only then do its messages return to the queue (a receive used).
 THROTTLE_BACKOFF_S = 1.0
+THROTTLE_BACKOFF_MAX_S = 8.0
 #: How long a stop waits for a poller thread that is handing a batch to its function.
 _JOIN_S = 1.0
 #: Lambda's default quota of filters per event source mapping, and its limit on one pattern's length.
@@ -264,10 +269,11 @@ class _MappingPoller:
         for thread in self.threads:
             thread.start()
 
-    def _receive_batch(self) -> list[dict[str, Any]]:
-        """Up to BatchSize messages: the batching window starts when the first message arrives, as on AWS."""
+    def _receive_batch(self) -> tuple[list[dict[str, Any]], float]:
+        """Up to BatchSize messages, and when the first was received: the batching window starts then, as on
+        AWS."""
         batch: list[dict[str, Any]] = []
-        window_ends = 0.0
+        window_ends = first_at = 0.0
         while not self.stopping.is_set() and len(batch) < self.mapping.batch_size:
             remaining = window_ends - time.monotonic()
             if batch and remaining <= 0:
@@ -282,9 +288,10 @@ class _MappingPoller:
             )
             messages = self._filtered(response.get("Messages", []))
             if messages and not batch:
-                window_ends = time.monotonic() + self.mapping.window_s
+                first_at = time.monotonic()
+                window_ends = first_at + self.mapping.window_s
             batch.extend(messages)
-        return batch
+        return batch, first_at
 
     def _filtered(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages that pass the mapping's filters; the others are deleted, as Lambda does for SQS."""
@@ -332,13 +339,13 @@ class _MappingPoller:
                     continue
                 if not self.runtime.wait_for_capacity(self.mapping.function_arn, _WAIT_S):
                     continue
-                batch = self._receive_batch()
+                batch, received_at = self._receive_batch()
                 if not batch:
                     continue
                 self._handing.add(threading.current_thread())
                 try:
                     if not self.stopping.is_set():
-                        self._process(batch)
+                        self._process(batch, received_at)
                     else:  # stopping (mapping updated or deleted): hand the batch back at once
                         self._release(batch)
                 finally:
@@ -349,15 +356,42 @@ class _MappingPoller:
                 log.exception("Event source mapping %s: polling failed; retrying", self.mapping.uuid)
                 self.stopping.wait(1.0)
 
-    def _process(self, batch: list[dict[str, Any]]) -> None:
+    def _visibility_timeout(self) -> float:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+        )
+        return float(attributes["Attributes"]["VisibilityTimeout"])
+
+    def _invoke(self, event: dict[str, Any], received_at: float) -> InvokeResult | None:
+        """Invoke the function with the batch; a throttled invocation is tried again with backoff while the
+        batch is in flight (see THROTTLE_BACKOFF_S). None: still throttled when its time ran out."""
+        backoff, deadline = THROTTLE_BACKOFF_S, None
+        while True:
+            try:
+                return self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
+            except ThrottledError:  # expected under reserved concurrency: no traceback
+                if deadline is None:
+                    deadline = received_at + self._visibility_timeout()
+                delay = backoff / 2 + random.uniform(0, backoff / 2)
+                backoff = min(THROTTLE_BACKOFF_MAX_S, backoff * 2)
+                if time.monotonic() + delay >= deadline or self.stopping.is_set():
+                    log.info(
+                        "Event source mapping %s: its function is still throttled; the batch returns to the "
+                        "queue as its visibility timeout ends",
+                        self.mapping.uuid,
+                    )
+                    return None
+                log.info("Event source mapping %s: its function is throttled; retrying", self.mapping.uuid)
+                self.stopping.wait(delay)
+
+    def _process(self, batch: list[dict[str, Any]], received_at: float) -> None:
         event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in batch]}
         try:
-            result = self.runtime.invoke(self.mapping.function_arn, event, source=f"sqs:{self.queue_url}")
-        except ThrottledError:  # expected under reserved concurrency: no traceback, and back off a little
-            log.info("Event source mapping %s: its function is throttled; batch released", self.mapping.uuid)
-            self._release(batch)
-            self.stopping.wait(THROTTLE_BACKOFF_S)
-            return
+            result = self._invoke(event, received_at)
+            if result is None:
+                if self.stopping.is_set():
+                    self._release(batch)
+                return
         except EmbeddedAwsError:
             if not self.stopping.is_set():
                 log.exception("Event source mapping %s: cannot invoke its function", self.mapping.uuid)

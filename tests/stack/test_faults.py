@@ -152,6 +152,28 @@ def test_with_aws_errors_a_functions_s3_call_fails_with_s3s_error_after_its_retr
     assert host_keys == ["host/mine"]
 
 
+def test_with_throttles_a_queues_batch_is_retried_in_flight_and_received_once(
+    aws: EmbeddedAws, deploy: Deploy
+) -> None:
+    # Given the stack: queue (visibility timeout 30 s, 5 receives before its DLQ) → Recorder
+    stack = deploy("faults.yaml")
+
+    # When a message is sent while every invocation is throttled, and the throttling stops after three
+    with injecting(aws, "throttle=1.0") as faults:
+        aws.client("sqs").send_message(QueueUrl=stack.outputs["QueueUrl"], MessageBody="held")
+        assert poll_until(lambda: faults.counts()["throttle"] >= 3, timeout_s=20)
+    assert poll_until(lambda: handled(aws, stack, "held"), timeout_s=20)
+    assert poll_until(lambda: drained(aws, stack), timeout_s=15)
+
+    # Then Lambda's poller kept the batch and tried again with backoff: handled once, on its first receive
+    # (a poller that returned it to the queue at each throttle would have used a receive each time)
+    [delivery] = handled(aws, stack, "held")
+    body = aws.client("s3").get_object(
+        Bucket=stack.outputs["RecordsBucketName"], Key=f"handled/held/{delivery}"
+    )["Body"]
+    assert body.read() == b"1"
+
+
 def test_with_duplicates_an_sqs_message_is_handled_twice_and_an_sns_delivery_goes_out_twice(
     aws: EmbeddedAws, deploy: Deploy
 ) -> None:
