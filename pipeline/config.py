@@ -29,6 +29,8 @@ class Settings(BaseModel):
     thumbnail_format: str = "webp"
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
+    #: The first redelivery delay's ceiling of a queue consumer's messages (`pipeline.logic.redelivery`).
+    redelivery_base_s: int = 8
 
     @field_validator("thumbnail_widths", mode="before")
     @classmethod
@@ -55,6 +57,7 @@ class Settings(BaseModel):
             "thumbnail_format": "THUMBNAIL_FORMAT",
             "max_upload_bytes": "MAX_UPLOAD_BYTES",
             "max_pixels": "MAX_PIXELS",
+            "redelivery_base_s": "REDELIVERY_BASE_SECONDS",
         }
         return cls.model_validate({field: env[var] for field, var in names.items() if var in env})
 

@@ -7,14 +7,21 @@ of the `import boto3` + one client floor on each cold start, for a loop of a few
   `messageId`, so SQS redelivers only it; the others are deleted.
 - When every record of the batch failed, the invocation fails (`BatchProcessingError`): the whole batch is
   redelivered and the function's error metric counts it, as with Powertools.
+- Before any record is handled, each message's visibility is set to its redelivery delay (backoff with
+  jitter by receive count, `pipeline.logic.redelivery`): a record that fails, or a batch that a crash of the
+  process leaves unfinished, comes back after seconds rather than after the queue's visibility timeout.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pipeline.adapters.queues import Queue
+from pipeline.config import settings
 from pipeline.handlers.observability import logger
+from pipeline.logic.redelivery import queue_url, redelivery_delay
 
 
 class BatchProcessingError(Exception):
@@ -43,13 +50,46 @@ class SQSRecord:
         return attributes
 
 
+_queues: dict[str, Queue] = {}
+_jitter = random.Random()
+
+
+def hold_for_redelivery(records: list[SQSRecord], rng: random.Random = _jitter) -> None:
+    """Set each received message's visibility to its redelivery delay, one SQS call per 10 messages.
+
+    Records without a queue ARN or receipt handle (not from SQS) are left alone. When SQS refuses, the
+    messages keep the queue's own visibility timeout: slower to come back if they fail, never lost."""
+    receipts: dict[str, list[tuple[str, int]]] = {}
+    base_s = settings().redelivery_base_s
+    for record in records:
+        arn, handle = record.raw.get("eventSourceARN"), record.raw.get("receiptHandle")
+        if arn and handle:
+            count = int(record.attributes.get("ApproximateReceiveCount") or 1)
+            receipts.setdefault(str(arn), []).append((str(handle), redelivery_delay(count, rng, base_s)))
+    for arn, entries in receipts.items():
+        queue = _queues.get(arn)
+        if queue is None:
+            queue = _queues[arn] = Queue(queue_url(arn))
+        failures = queue.hide(entries)
+        if failures:
+            logger.warning(
+                "redelivery delay not set: a failed message waits for the queue's visibility timeout",
+                extra={"queue": arn, "failures": failures[:3]},
+            )
+
+
 def process_partial_response(
-    event: Mapping[str, Any], record_handler: Callable[[SQSRecord], object]
+    event: Mapping[str, Any],
+    record_handler: Callable[[SQSRecord], object],
+    hold: Callable[[list[SQSRecord]], None] | None = hold_for_redelivery,
 ) -> dict[str, list[dict[str, str]]]:
-    """Run `record_handler` on each record; the response names the records that failed."""
+    """Run `record_handler` on each record; the response names the records that failed. `hold` runs first,
+    on the whole batch (None: leave the messages' visibility as received)."""
     if not isinstance(event.get("Records"), list):
         raise ValueError("Not an SQS batch: the event has no Records list.")
     records = [SQSRecord(raw) for raw in event["Records"]]
+    if hold is not None:
+        hold(records)
     failures: list[tuple[SQSRecord, Exception]] = []
     for record in records:
         try:

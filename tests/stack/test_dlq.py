@@ -29,7 +29,7 @@ CONSUMERS = {
     "ChangesQueue": "StartChangeWorkflowFunction",
     "AuditQueue": "ArchiveFunction",
 }
-#: Their visibility timeout in the test: a failed message is received again after 2 s, not 3 minutes.
+#: Their visibility timeout in the test (for a crash before a consumer sets its redelivery delay): 2 s.
 RETRY_S = 2
 
 
@@ -123,13 +123,14 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
     failed_upload = upload(stack, [("failed.jpg", _jpeg(1))], "dlq")
     assert all(r.ok for r in changes.emit([_change("p-failed", 1)]))
     assert poll_until(lambda: _depths(stack)["failed-uploads"] == _depths(stack)["failed-changes"] == 1, 60)
-    # And when the queues' consumers fail too (retried every 2 s here, not every 3 minutes), another photo
-    # and change wait in the DLQs of the uploads, changes and audit queues
+    # And when the queues' consumers fail too (their redelivery delays 1, 2, 4 s... here, not 8, 16, 32 s...),
+    # another photo and change wait in the DLQs of the uploads, changes and audit queues
     _retry_every(aws, deployed, RETRY_S, window_s=0)
+    quick = {"REDELIVERY_BASE_SECONDS": "1"}
     for fn, env in {
-        "StartWorkflowFunction": {"FILE_WORKFLOW_ARN": gone},
-        "StartChangeWorkflowFunction": {"CHANGE_WORKFLOW_ARN": gone},
-        "ArchiveFunction": {"ARCHIVE_BUCKET": "no-such-bucket"},
+        "StartWorkflowFunction": {"FILE_WORKFLOW_ARN": gone, **quick},
+        "StartChangeWorkflowFunction": {"CHANGE_WORKFLOW_ARN": gone, **quick},
+        "ArchiveFunction": {"ARCHIVE_BUCKET": "no-such-bucket", **quick},
     }.items():
         originals[fn] = _environment(aws, deployed, fn, **env)
     dead_upload = upload(stack, [("dead.jpg", _jpeg(2))], "dlq")
@@ -166,7 +167,7 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
     # When the causes are fixed and every queue is redriven
     for fn, env in originals.items():
         _environment(aws, deployed, fn, **env)
-    _retry_every(aws, deployed, 180, window_s=1)  # the template's
+    _retry_every(aws, deployed, 60, window_s=1)  # the template's
     redriven = {r["name"]: r for r in json.loads(_cli(aws, "redrive", "--all", "--json"))}
 
     # Then each queue's messages went back: DLQs by a completed move task, failed work by new executions
