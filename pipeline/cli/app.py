@@ -1006,6 +1006,16 @@ def _say(screen: Console, status: Any, text: str) -> None:
     status.update(f"{text} …")
 
 
+def _done_at(report: Any) -> str:
+    """`(files done at 80.1 s, records at 60.2 s)`, for what was done before the stack settled."""
+    parts = [
+        f"{what} at {seconds:.1f} s"
+        for what, seconds in (("files done", report.files_done_s), ("records", report.records_done_s))
+        if seconds is not None
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _chaos_tables(report: Any) -> None:
     """The chaos report in 80 columns: what went in, what the faults did, what came out."""
     table = Table(title="Chaos: what went in and what came out", title_justify="left", show_header=False)
@@ -1023,7 +1033,7 @@ def _chaos_tables(report: Any) -> None:
         ("Faults", report.faults),
         ("Injected", injected),
         ("Sent in", f"{report.send_s:.1f} s"),
-        ("Settled in", f"{report.settle_s:.1f} s after the last send"),
+        ("Settled in", f"{report.settle_s:.1f} s after the last send{_done_at(report)}"),
         ("Parked", parked),
         ("Recovered", f"{report.recovered} by redrive, in {report.recover_s:.1f} s"),
         ("Published", f"{report.published} files; {report.quarantined} quarantined"),

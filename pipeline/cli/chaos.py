@@ -164,6 +164,8 @@ class ChaosReport:
     injected: dict[str, int] = field(default_factory=dict)
     send_s: float = 0.0
     settle_s: float = 0.0  # from the last send until settled under faults
+    files_done_s: float | None = None  # from the last send until every file had its outcome (under faults)
+    records_done_s: float | None = None  # ... until the public records equalled the model
     recover_s: float = 0.0  # from the redrive until everything reached its outcome
     parked: dict[str, int] = field(default_factory=dict)  # failure queue → messages, once settled
     parked_subjects: list[str] = field(default_factory=list)
@@ -249,13 +251,29 @@ class _Watch:
         parked = sum(q.depth + q.in_flight for q in dlq.failure_queues(self.stack))
         return _Look(pending, differences, self.in_queues(), parked)
 
-    def wait(self, outcomes: list[uploads.Outcome], timeout_s: float, *, quiet_s: float | None) -> _Look:
+    def wait(
+        self,
+        outcomes: list[uploads.Outcome],
+        timeout_s: float,
+        *,
+        quiet_s: float | None,
+        report: ChaosReport | None = None,
+        since: float = 0.0,
+    ) -> _Look:
         """Until everything reached its outcome, or (with `quiet_s`) the work queues are empty and nothing
-        moved for `quiet_s`, or the deadline."""
+        moved for `quiet_s`, or the deadline. With `report`, notes when the files, then the records, were
+        all done (seconds after `since`)."""
         deadline = time.monotonic() + timeout_s
         last, moved = self.look(outcomes), time.monotonic()
         interval = 0.5
-        while not last.done and time.monotonic() < deadline:
+        while True:
+            if report is not None:
+                if report.files_done_s is None and not last.pending:
+                    report.files_done_s = time.monotonic() - since
+                if report.records_done_s is None and not last.differences:
+                    report.records_done_s = time.monotonic() - since
+            if last.done or time.monotonic() >= deadline:
+                break
             if quiet_s is not None and last.in_queues == 0 and time.monotonic() - moved >= quiet_s:
                 break
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
@@ -385,7 +403,7 @@ def run(
         sent = time.monotonic()
         report.send_s = sent - started
         say("Waiting for the stack to settle under faults")
-        last = watch.wait(outcomes, timeout_s, quiet_s=QUIET_S)
+        last = watch.wait(outcomes, timeout_s, quiet_s=QUIET_S, report=report, since=sent)
         report.settle_s = time.monotonic() - sent
     finally:
         aws.faults = None
