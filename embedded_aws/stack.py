@@ -49,14 +49,23 @@ DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 
 
-def poll_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
-    """Call `predicate` until it returns something truthy or the deadline passes; returns its last value."""
+def poll_until(
+    predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05, max_interval_s: float = 0.5
+) -> Any:
+    """Call `predicate` until it returns something truthy or the deadline passes; returns its last value.
+
+    The wait between calls starts at `interval_s` and grows by half each time up to `max_interval_s`: a
+    short wait is noticed at once, and a long one does not spend the embedded AWS's CPU on answering polls
+    (each call is one or more requests to it)."""
     deadline = time.monotonic() + timeout_s
+    interval = interval_s
     while True:
         value = predicate()
-        if value or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if value or now >= deadline:
             return value
-        time.sleep(interval_s)
+        time.sleep(min(interval, deadline - now))
+        interval = min(max(interval_s, max_interval_s), interval * 1.5)
 
 
 class Outbox:

@@ -1,6 +1,6 @@
 """`make chaos`, small: files and change events under injected faults, then a redrive; nothing lost.
 
-The whole run is `pipeline chaos` (300 files, 300 events); this one sends 16 files and 30 events with more
+The whole run is `pipeline chaos` (300 files, 300 events); this one sends 8 files and 16 events with more
 faults than its default, on the project's template with one thumbnail width.
 """
 
@@ -52,10 +52,10 @@ def test_under_faults_nothing_is_lost_or_duplicated_and_what_was_parked_is_recov
     aws: EmbeddedAws, deployed: DeployedStack
 ) -> None:
     # Given files (some bad, some new versions) and shuffled change events (some twice, some invalid)
-    files, events = chaos.plan_files(16, seed=3), chaos.plan_changes(30, seed=3)
+    files, events = chaos.plan_files(8, seed=1), chaos.plan_changes(16, seed=1)
     assert {f.expected for f in files} > {"published"} and len({f.name for f in files}) < len(files)
     assert {e.kind for e in events} == {"valid", "duplicate", "invalid"}
-    faults = Faults.parse("crash=0.15,throttle=0.1,aws-errors=0.05,duplicate=0.2,seed=11")
+    faults = Faults.parse("crash=0.15,throttle=0.1,aws-errors=0.05,duplicate=0.1,seed=11")
     stack = Stack(deployed.outputs, aws.endpoint_url, aws.region)
 
     # When they are sent under faults, the stack settles, and every failure queue is redriven
