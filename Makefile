@@ -69,7 +69,7 @@ test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit tests/functional tests/template
 
 test-stack-changes: $(STAMP)
-	$(BIN)/pytest tests/stack/test_change_events.py tests/stack/test_notifications.py
+	$(BIN)/pytest tests/stack/test_change_events.py tests/stack/test_notifications.py tests/stack/test_chaos.py
 
 test-stack-uploads: $(STAMP)
 	$(BIN)/pytest tests/stack/test_upload_pipeline.py tests/stack/test_project_stack.py
@@ -77,7 +77,7 @@ test-stack-uploads: $(STAMP)
 test-stack-runtime: $(STAMP)
 	$(BIN)/pytest tests/stack --ignore=tests/stack/test_change_events.py \
 		--ignore=tests/stack/test_upload_pipeline.py --ignore=tests/stack/test_notifications.py \
-		--ignore=tests/stack/test_project_stack.py
+		--ignore=tests/stack/test_project_stack.py --ignore=tests/stack/test_chaos.py
 
 # pyvips (libvips, the thumbnails' reference) is for `make bench` only, never in the tests or the Lambda artifact.
 $(BENCH_STAMP): $(STAMP)
