@@ -382,7 +382,8 @@ class _MappingPoller:
                     )
                     return None
                 log.info("Event source mapping %s: its function is throttled; retrying", self.mapping.uuid)
-                self.stopping.wait(delay)
+                if self.stopping.wait(delay):  # disabled, updated or deleted meanwhile: invoke no more
+                    return None
 
     def _process(self, batch: list[dict[str, Any]], received_at: float) -> None:
         event = {"Records": [sqs_record(m, self.mapping.queue_arn, self.region) for m in batch]}

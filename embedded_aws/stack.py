@@ -262,6 +262,18 @@ class EmbeddedAws:
         """(function ARN, error) of every asynchronous invocation given up on after its retries."""
         return self._async.errors
 
+    def busy(self) -> dict[str, int]:
+        """Work under way now: running workflow executions, invocations holding a worker, and accepted
+        asynchronous invocations not yet finished (0 or 1). All zero: nothing will happen unless a queue,
+        a schedule or a caller starts it."""
+        from embedded_aws.stepfunctions import running_executions
+
+        return {
+            "executions": running_executions(),
+            "invocations": self.runtime.budget.running,
+            "async": int(not self._async.idle()),
+        }
+
     def async_idle(self) -> bool:
         """Whether every accepted asynchronous invocation has finished."""
         return self._async.idle()

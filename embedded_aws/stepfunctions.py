@@ -509,6 +509,20 @@ def _new_execution(
     return execution
 
 
+def running_executions() -> int:
+    """Executions running now, of every state machine (EXPRESS ones included), in every account and region."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    return sum(
+        1
+        for regions in stepfunctions_parser_backends.values()
+        for backend in regions.values()
+        for machine in list(backend.state_machines)
+        for execution in list(machine.executions)
+        if execution.status == "RUNNING"
+    )
+
+
 def express_definition(definition: str) -> str:
     """An EXPRESS execution runs at most five minutes on AWS: cap the definition's `TimeoutSeconds` at 300."""
     parsed = json.loads(definition)

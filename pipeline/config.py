@@ -8,6 +8,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from pipeline.logic.redelivery import BASE_S
+
 
 class Settings(BaseModel):
     """What the template passes every function (DESIGN.md §5: logic never reads os.environ)."""
@@ -30,7 +32,7 @@ class Settings(BaseModel):
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
     #: The first redelivery delay's ceiling of a queue consumer's messages (`pipeline.logic.redelivery`).
-    redelivery_base_s: int = 8
+    redelivery_base_s: int = BASE_S
 
     @field_validator("thumbnail_widths", mode="before")
     @classmethod

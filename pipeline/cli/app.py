@@ -1045,7 +1045,7 @@ def _chaos_tables(report: Any) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    for line in [*report.lost, *report.wrong, *report.duplicated]:
+    for line in [*report.lost, *report.wrong, *report.duplicated, *report.redrive_failures]:
         errors.print(f"[red]✗[/] {escape(line)}")
     if report.ok:
         console.print("[green]✓[/] nothing lost, nothing duplicated; the public JSON equals the model.")

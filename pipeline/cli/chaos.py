@@ -3,15 +3,18 @@
 1. Send: files (some bad, some uploaded again as a new version) and change events (shuffled, some sent twice,
    some invalid) go in at once while the embedded AWS injects faults (`--faults`: crashes, throttles, AWS
    errors on the functions' calls, duplicate deliveries).
-2. Settle: wait until every file and every record reached its outcome, or the stack's work queues are empty
-   and nothing has moved for `QUIET_S`: what did not make it is then parked in a failure queue.
-3. Recover: faults off, every failure queue redriven (`pipeline dlq redrive --all`), wait again.
-4. Judge, from the public bucket alone: every good file published exactly once (an item's versions are
-   exactly its uploads, none twice), every bad one quarantined with its reason, the public record documents
-   and listing equal to the model (the highest sequence of each record wins), every failure queue empty.
+2. Settle: wait until the stack is idle (its work queues empty, no workflow execution running, no
+   invocation under way) and either every file and record reached its outcome or nothing moved for
+   `QUIET_S`: what did not make it is then parked in a failure queue.
+3. Recover: faults off, every failure queue redriven (`pipeline dlq redrive --all`), wait again; again while
+   something is parked (`REDRIVE_ROUNDS` at most).
+4. Judge: every good file published exactly once (an item's versions in the public bucket are exactly its
+   uploads, none twice), every bad one quarantined with its reason (the quarantine bucket), the public record
+   documents and listing equal to the model (the highest sequence of each record wins), every failure queue
+   empty, every redrive done.
 
-Everything here reads the stack through its APIs, as a user would; only the faults are switched on the
-embedded AWS itself.
+Outcomes are read through the stack's APIs, as a user would; the embedded AWS itself is asked only whether
+anything is under way (`EmbeddedAws.busy`) and told which faults to inject.
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ BAD_FILES: tuple[tuple[str, str, Callable[[], bytes], str], ...] = (
     ("empty", "png", samples.empty_file, "empty_file"),
     ("holiday", "jpg", samples.polyglot_jpeg_zip, "polyglot"),
 )
-#: With the work queues empty, this long without progress means the rest is parked (a workflow between
-#: retries is not visible in any queue: its longest wait is the state machines' MaxDelaySeconds, 8 s).
-QUIET_S = 12.0
+#: With the stack idle, this long without progress means the rest is parked.
+QUIET_S = 5.0
+#: Redrives at most, each after the stack settled again.
+REDRIVE_ROUNDS = 3
 PUBLISHED = "published"
 
 
@@ -170,6 +174,7 @@ class ChaosReport:
     parked: dict[str, int] = field(default_factory=dict)  # failure queue → messages, once settled
     parked_subjects: list[str] = field(default_factory=list)
     redriven: int = 0
+    redrive_failures: list[str] = field(default_factory=list)  # what a redrive could not do
     published: int = 0
     quarantined: int = 0
     lost: list[str] = field(default_factory=list)  # files with no outcome, records not as the model
@@ -180,14 +185,14 @@ class ChaosReport:
     @property
     def recovered(self) -> int:
         """Parked messages brought back (all of them, when nothing is left parked and nothing lost)."""
-        if self.still_parked or self.lost:
+        if self.still_parked or self.lost or self.redrive_failures:
             return 0
         return sum(self.parked.values())
 
     @property
     def ok(self) -> bool:
-        """Nothing lost, nothing duplicated, nothing wrong, nothing left parked."""
-        return not (self.lost or self.wrong or self.duplicated or self.still_parked)
+        """Nothing lost, nothing duplicated, nothing wrong, nothing left parked, every redrive done."""
+        return not (self.lost or self.wrong or self.duplicated or self.still_parked or self.redrive_failures)
 
     def to_json(self) -> dict[str, Any]:
         """The report for `--json`."""
@@ -202,23 +207,35 @@ class _Look:
     pending: list[uploads.Outcome]
     differences: list[str]
     in_queues: int
+    busy: int
     parked: int
 
     @property
-    def done(self) -> bool:
-        return not self.pending and not self.differences and self.in_queues == 0
+    def idle(self) -> bool:
+        return self.in_queues == 0 and self.busy == 0
 
     @property
-    def progress(self) -> tuple[int, int, int]:
-        return len(self.pending), len(self.differences), self.in_queues
+    def done(self) -> bool:
+        return not self.pending and not self.differences and self.idle
+
+    @property
+    def progress(self) -> tuple[int, int, int, int]:
+        return len(self.pending), len(self.differences), self.in_queues, self.parked
 
 
 class _Watch:
     """Looks at the stack through its APIs: outcomes of the files, the public records, the queues."""
 
-    def __init__(self, stack: uploads.Stack, stack_name: str, expected: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        stack: uploads.Stack,
+        stack_name: str,
+        expected: dict[str, dict[str, Any]],
+        busy: Callable[[], dict[str, int]],
+    ) -> None:
         self.stack = stack
         self.expected = expected
+        self.busy = busy
         failure = {q.url for q in dlq.failure_queues(stack)}
         resources = stack.client("cloudformation").get_paginator("list_stack_resources")
         self.work_queues = [
@@ -249,7 +266,7 @@ class _Watch:
         documents, listing = changes.public_records(self.stack, ENTITY)
         differences = changes.state_differences(self.expected, documents, listing)
         parked = sum(q.depth + q.in_flight for q in dlq.failure_queues(self.stack))
-        return _Look(pending, differences, self.in_queues(), parked)
+        return _Look(pending, differences, self.in_queues(), sum(self.busy().values()), parked)
 
     def wait(
         self,
@@ -260,9 +277,9 @@ class _Watch:
         report: ChaosReport | None = None,
         since: float = 0.0,
     ) -> _Look:
-        """Until everything reached its outcome, or (with `quiet_s`) the work queues are empty and nothing
-        moved for `quiet_s`, or the deadline. With `report`, notes when the files, then the records, were
-        all done (seconds after `since`)."""
+        """Until the stack is idle and everything reached its outcome, or (with `quiet_s`) it is idle and
+        nothing moved for `quiet_s`, or the deadline. With `report`, notes when the files, then the records,
+        were all done (seconds after `since`)."""
         deadline = time.monotonic() + timeout_s
         last, moved = self.look(outcomes), time.monotonic()
         interval = 0.5
@@ -274,11 +291,11 @@ class _Watch:
                     report.records_done_s = time.monotonic() - since
             if last.done or time.monotonic() >= deadline:
                 break
-            if quiet_s is not None and last.in_queues == 0 and time.monotonic() - moved >= quiet_s:
+            if quiet_s is not None and last.idle and time.monotonic() - moved >= quiet_s:
                 break
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             look = self.look(outcomes)
-            if look.progress != last.progress or look.parked != last.parked:
+            if look.progress != last.progress or not look.idle:
                 moved, interval = time.monotonic(), 0.5
             else:
                 interval = min(2.0, interval * 1.5)
@@ -394,7 +411,7 @@ def run(
         invalid_events=sum(e.kind == "invalid" for e in events),
         records=len(expected),
     )
-    watch = _Watch(stack, stack_name, expected)
+    watch = _Watch(stack, stack_name, expected, aws.busy)
     started = time.monotonic()
     aws.faults = faults
     try:
@@ -409,18 +426,24 @@ def run(
         aws.faults = None
         report.injected = faults.counts()
     recovering = time.monotonic()
-    for queue in dlq.failure_queues(stack):
-        if queue.depth + queue.in_flight == 0:
-            continue
-        report.parked[queue.name] = queue.depth + queue.in_flight
-        dlq.peek(stack, queue)
-        report.parked_subjects += [
-            f"{queue.name}: {m.parked.label} ({m.parked.reason})" for m in queue.messages
-        ]
-        say(f"Faults off; redriving {queue.name} ({report.parked[queue.name]} message(s))")
-        report.redriven += dlq.redrive(stack, queue).moved
-    if not last.done or report.parked:
+    for _ in range(REDRIVE_ROUNDS):
+        parked = [q for q in dlq.failure_queues(stack) if q.depth + q.in_flight]
+        if not parked:
+            break
+        for queue in parked:
+            count = queue.depth + queue.in_flight
+            report.parked[queue.name] = report.parked.get(queue.name, 0) + count
+            dlq.peek(stack, queue)
+            report.parked_subjects += [
+                f"{queue.name}: {m.parked.label} ({m.parked.reason})" for m in queue.messages
+            ]
+            say(f"Faults off; redriving {queue.name} ({count} message(s))")
+            redriven = dlq.redrive(stack, queue)
+            report.redriven += redriven.moved
+            report.redrive_failures += [f"{queue.name}: {failure}" for failure in redriven.failures]
         say("Waiting for the redriven work")
+        last = watch.wait(outcomes, timeout_s, quiet_s=QUIET_S)
+    if not last.done:
         last = watch.wait(outcomes, timeout_s, quiet_s=QUIET_S)
     report.recover_s = time.monotonic() - recovering
     _judge(stack, report, files, outcomes, last)

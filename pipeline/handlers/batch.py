@@ -7,16 +7,19 @@ of the `import boto3` + one client floor on each cold start, for a loop of a few
   `messageId`, so SQS redelivers only it; the others are deleted.
 - When every record of the batch failed, the invocation fails (`BatchProcessingError`): the whole batch is
   redelivered and the function's error metric counts it, as with Powertools.
-- Before any record is handled, each message's visibility is set to its redelivery delay (backoff with
-  jitter by receive count, `pipeline.logic.redelivery`): a record that fails, or a batch that a crash of the
-  process leaves unfinished, comes back after seconds rather than after the queue's visibility timeout.
+- Redelivery (`pipeline.logic.redelivery`): before any record is handled, each message is hidden for the
+  invocation's remaining time plus its redelivery delay (backoff with jitter by receive count), so that it is
+  never delivered again while this invocation may still work on it, and a batch that a crash of the process
+  leaves unfinished comes back that much later rather than after the queue's whole visibility timeout. A
+  record that fails is hidden again for its delay alone, from when it failed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.adapters.queues import Queue
 from pipeline.config import settings
@@ -54,18 +57,26 @@ _queues: dict[str, Queue] = {}
 _jitter = random.Random()
 
 
-def hold_for_redelivery(records: list[SQSRecord], rng: random.Random = _jitter) -> None:
-    """Set each received message's visibility to its redelivery delay, one SQS call per 10 messages.
+class LambdaContextLike(Protocol):
+    """What the batch reads of the Lambda context: how long the invocation may still run."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def hold_for_redelivery(records: list[SQSRecord], after_s: int = 0, rng: random.Random = _jitter) -> None:
+    """Hide each received message for `after_s` plus its redelivery delay, one SQS call per 10 messages.
 
     Records without a queue ARN or receipt handle (not from SQS) are left alone. When SQS refuses, the
-    messages keep the queue's own visibility timeout: slower to come back if they fail, never lost."""
+    messages keep the visibility they have: slower to come back if they fail, never lost."""
     receipts: dict[str, list[tuple[str, int]]] = {}
     base_s = settings().redelivery_base_s
     for record in records:
         arn, handle = record.raw.get("eventSourceARN"), record.raw.get("receiptHandle")
         if arn and handle:
             count = int(record.attributes.get("ApproximateReceiveCount") or 1)
-            receipts.setdefault(str(arn), []).append((str(handle), redelivery_delay(count, rng, base_s)))
+            receipts.setdefault(str(arn), []).append(
+                (str(handle), after_s + redelivery_delay(count, rng, base_s))
+            )
     for arn, entries in receipts.items():
         queue = _queues.get(arn)
         if queue is None:
@@ -73,7 +84,7 @@ def hold_for_redelivery(records: list[SQSRecord], rng: random.Random = _jitter) 
         failures = queue.hide(entries)
         if failures:
             logger.warning(
-                "redelivery delay not set: a failed message waits for the queue's visibility timeout",
+                "redelivery delay not set: the message keeps the visibility it has",
                 extra={"queue": arn, "failures": failures[:3]},
             )
 
@@ -81,15 +92,19 @@ def hold_for_redelivery(records: list[SQSRecord], rng: random.Random = _jitter) 
 def process_partial_response(
     event: Mapping[str, Any],
     record_handler: Callable[[SQSRecord], object],
-    hold: Callable[[list[SQSRecord]], None] | None = hold_for_redelivery,
+    context: LambdaContextLike | None = None,
+    hold: Callable[[list[SQSRecord], int], None] | None = hold_for_redelivery,
 ) -> dict[str, list[dict[str, str]]]:
-    """Run `record_handler` on each record; the response names the records that failed. `hold` runs first,
-    on the whole batch (None: leave the messages' visibility as received)."""
+    """Run `record_handler` on each record; the response names the records that failed.
+
+    With `hold` (None: leave the messages' visibility as received): first the whole batch is held for the
+    invocation's remaining time (from `context`) plus each message's redelivery delay, and at the end the
+    records that failed for their delay alone."""
     if not isinstance(event.get("Records"), list):
         raise ValueError("Not an SQS batch: the event has no Records list.")
     records = [SQSRecord(raw) for raw in event["Records"]]
-    if hold is not None:
-        hold(records)
+    if hold is not None and context is not None:
+        hold(records, math.ceil(context.get_remaining_time_in_millis() / 1000))
     failures: list[tuple[SQSRecord, Exception]] = []
     for record in records:
         try:
@@ -100,6 +115,8 @@ def process_partial_response(
                 extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {exc}"[:1000]},
             )
             failures.append((record, exc))
+    if hold is not None and failures:
+        hold([record for record, _ in failures], 0)
     if records and len(failures) == len(records):
         details = "; ".join(f"{r.message_id}: {type(e).__name__}: {e}" for r, e in failures)
         raise BatchProcessingError(f"All records failed processing. {len(failures)} errors: {details}"[:4000])

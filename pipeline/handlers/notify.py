@@ -101,4 +101,4 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     config.register_lambda_context(context)
-    return process_partial_response(event, record_handler)
+    return process_partial_response(event, record_handler, context)

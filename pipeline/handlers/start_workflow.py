@@ -34,4 +34,4 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return process_partial_response(event, record_handler)
+    return process_partial_response(event, record_handler, context)

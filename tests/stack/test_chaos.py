@@ -19,9 +19,10 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.stack
 
 STACK = "chaos"
-#: The queues whose consumers crash in the test, with their consumer. Here a crash before a consumer set its
-#: messages' redelivery delay costs 10 s (the template's visibility timeout: 60 s), and the delays are 1, 2,
-#: 4 s... (the template's: 8, 16, 32 s...): the same retries, on a test's time scale.
+#: The queues whose consumers crash in the test, with their consumer. Here a consumer times out after 5 s
+#: (the template's: 10 s), so a crash costs its remaining time plus a redelivery delay of 1, 2, 4 s... (the
+#: template's: 8, 16, 32 s...), or 10 s before it hid its messages (the template's visibility timeout: 60 s):
+#: the same retries, on a test's time scale.
 CONSUMERS = {
     "UploadsQueue": "StartWorkflowFunction",
     "ChangesQueue": "StartChangeWorkflowFunction",
@@ -30,6 +31,7 @@ CONSUMERS = {
 }
 VISIBILITY_S = 10
 REDELIVERY_BASE_S = 1
+CONSUMER_TIMEOUT_S = 5
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,9 @@ def deployed(aws: EmbeddedAws) -> Iterator[DeployedStack]:
         name = stack.physical_id(function)
         variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
         variables["REDELIVERY_BASE_SECONDS"] = str(REDELIVERY_BASE_S)
-        lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+        lam.update_function_configuration(
+            FunctionName=name, Environment={"Variables": variables}, Timeout=CONSUMER_TIMEOUT_S
+        )
     yield stack
     aws.delete(STACK)
 
@@ -69,4 +73,5 @@ def test_under_faults_nothing_is_lost_or_duplicated_and_what_was_parked_is_recov
     # And every good file is published, every bad one quarantined with its reason
     assert report.published == sum(f.expected == "published" for f in files)
     assert report.quarantined == sum(f.expected != "published" for f in files)
+    assert report.redrive_failures == []
     assert aws.faults is None  # the run turned its faults off
