@@ -15,6 +15,9 @@
   with no DestinationArn sends it back.
 - StartMessageMoveTask, ListMessageMoveTasks and CancelMessageMoveTask (moto has none): DLQ redrive as AWS
   documents it, with AWS's error codes and messages.
+- DeleteMessage with the receipt handle of an earlier receive of a message that was received again since:
+  the request succeeds and the message stays, as AWS documents ("you must provide the most recently received
+  ReceiptHandle"); moto deleted it. A consumer that outlives its visibility timeout loses its delete.
 """
 
 from __future__ import annotations
@@ -389,6 +392,14 @@ def _unix_time_millis(dt: Any = None) -> float:
     return _unix_time(dt) * 1000.0
 
 
+def _delete_message(self: Queue, receipt_handle: str) -> None:
+    for message in self._messages:
+        if message.receipt_handle != receipt_handle and receipt_handle in message._old_receipt_handles:
+            log.info("SQS %s: a delete with an earlier receipt handle leaves the message", self.name)
+            return
+    _originals["delete_message_current"](self, receipt_handle)
+
+
 def install() -> None:
     """Patch moto's SQS: atomic receives, message origins, DLQ redrive actions. Idempotent."""
     with _tasks_lock:
@@ -405,6 +416,8 @@ def install() -> None:
     _originals["receive_response"] = SQSResponse.receive_message
     SQSBackend.receive_message = _receive_message
     Queue.add_message = _add_message
+    _originals["delete_message_current"] = Queue.delete_message
+    Queue.delete_message = _delete_message
     # A receive reads the queue's in-flight set while a delete, a visibility change or a purge changes it:
     # moto's threaded server raised "Set changed size during iteration" (an InternalFailure) when they met.
     for owner, name in ((Queue, "delete_message"), (SQSBackend, "change_message_visibility")):

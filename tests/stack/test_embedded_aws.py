@@ -108,6 +108,27 @@ def test_malformed_batch_response_fails_the_whole_batch(aws: EmbeddedAws, deploy
     assert poll_until(lambda: "good-1/2" in _keys(aws, attempts), timeout_s=45)
 
 
+def test_a_delete_with_an_earlier_receipt_handle_succeeds_and_leaves_the_message(aws: EmbeddedAws) -> None:
+    # Given a message received twice (its visibility ended in between), so with two receipt handles
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="stale-receipts")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="twice")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]
+    second = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]
+    assert first["ReceiptHandle"] != second["ReceiptHandle"]
+
+    # When it is deleted with the first receive's handle
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+
+    # Then the request succeeded but the message is still there, as AWS documents
+    third = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+    assert [m["Body"] for m in third] == ["twice"]
+    # And a delete with the latest handle removes it
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=third[0]["ReceiptHandle"])
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    sqs.delete_queue(QueueUrl=url)
+
+
 def test_poison_message_reaches_the_dlq_after_max_receive_count(aws: EmbeddedAws, deploy: Deploy) -> None:
     # Given a queue whose RedrivePolicy allows 3 receives
     stack = deploy("batch-failures.yaml", {"MaxReceiveCount": "3"})
