@@ -948,7 +948,12 @@ def chaos(
         typer.Option("--changes", min=1, help="Change events (shuffled; some twice, some invalid)."),
     ] = 300,
     faults: Annotated[
-        str, typer.Option("--faults", help="Faults while sending and settling (kinds as for `up --faults`).")
+        str,
+        typer.Option(
+            "--faults",
+            help="Faults while sending and settling, as for `up --faults` (default: crash=0.1,throttle=0.05,"
+            "aws-errors=0.05,duplicate=0.1,seed=7; crash=0 for none).",
+        ),
     ] = "",
     seed: Annotated[int, typer.Option(help="Seed of the files and events (faults: seed= in --faults).")] = 7,
     template: TemplateOpt = Path("template.yaml"),
