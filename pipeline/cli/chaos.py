@@ -236,6 +236,7 @@ class _Watch:
         self.stack = stack
         self.expected = expected
         self.busy = busy
+        self._seen: dict[int, str | None] = {}  # outcome → its item document's ETag when last looked at
         failure = {q.url for q in dlq.failure_queues(stack)}
         resources = stack.client("cloudformation").get_paginator("list_stack_resources")
         self.work_queues = [
@@ -259,10 +260,34 @@ class _Watch:
             for value in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"].values()
         )
 
+    def _listing(self, bucket_output: str, prefix: str) -> dict[str, str]:
+        """Keys under `prefix` with their ETags."""
+        s3 = self.stack.client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.stack.outputs[bucket_output], Prefix=prefix
+        )
+        return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+    def _pending(self, outcomes: list[uploads.Outcome]) -> list[uploads.Outcome]:
+        """Files without an outcome yet. A file is looked at (`uploads.check`, two reads or more) only when
+        its quarantine record appeared or its item document changed since its last look: two listings a look
+        instead of hundreds of reads, so that watching does not slow the stack it watches."""
+        quarantined = self._listing("QuarantineBucketName", f"quarantine/uploads/{COLLECTION}/")
+        items = self._listing("PublicBucketName", "items/")
+        pending = []
+        for outcome in (o for o in outcomes if o.state == "pending"):
+            seen = items.get(item_key(outcome.item_id))
+            record = f"quarantine/{outcome.key}/{outcome.version_id}/error.json"
+            if (record in quarantined or seen != self._seen.get(id(outcome))) and (
+                uploads.check(self.stack, outcome).state != "pending"
+            ):
+                continue
+            self._seen[id(outcome)] = seen
+            pending.append(outcome)
+        return pending
+
     def look(self, outcomes: list[uploads.Outcome]) -> _Look:
-        pending = [
-            o for o in outcomes if o.state == "pending" and uploads.check(self.stack, o).state == "pending"
-        ]
+        pending = self._pending(outcomes)
         documents, listing = changes.public_records(self.stack, ENTITY)
         differences = changes.state_differences(self.expected, documents, listing)
         parked = sum(q.depth + q.in_flight for q in dlq.failure_queues(self.stack))
@@ -295,10 +320,12 @@ class _Watch:
                 break
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             look = self.look(outcomes)
-            if look.progress != last.progress or not look.idle:
+            if look.progress != last.progress:
                 moved, interval = time.monotonic(), 0.5
             else:
                 interval = min(2.0, interval * 1.5)
+            if not look.idle:
+                moved = time.monotonic()
             last = look
         return last
 
