@@ -629,7 +629,9 @@ def demo(
     try:
         with console.status(f"Deploying {template} …"):
             # Express executions keep no history but their logs: the demo reads outcomes from there.
-            deployed = aws.deploy(template, "pipeline", changes.LOGGED_OUTCOMES)
+            deployed = aws.deploy(
+                template, "pipeline", {**changes.LOGGED_OUTCOMES, "AlertEmail": subscribers.DEMO_ALERT_EMAIL}
+            )
         console.print(
             f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, "
             f"{len(deployed.functions)} "
@@ -637,9 +639,12 @@ def demo(
         )
         stack = uploads.Stack(deployed.outputs, aws.endpoint_url, aws.region)
         subscribers.demo_subscribe(stack)
+        subscribers.demo_alarm(stack)
         console.print(
             f"Demo subscriber: {subscribers.DEMO_EMAIL} (email: every event) and {subscribers.DEMO_PHONE} "
-            f"(SMS: refused files) follow collection {subscribers.DEMO_COLLECTION}."
+            f"(SMS: refused files) follow collection {subscribers.DEMO_COLLECTION}. Alarms go to "
+            f"{subscribers.DEMO_ALERT_EMAIL}; an item event of a type Notify does not know was published, "
+            "as a newer producer might."
         )
         files = made.result()
         expected = {name: outcome for name, _, outcome in samples.SAMPLES}
@@ -709,15 +714,33 @@ def _demo_outbox(
     from pipeline.cli import subscribers
 
     expected = len(uploaded) + sum(o.state == "quarantined" for o in uploaded)
+    readers = (subscribers.DEMO_EMAIL, subscribers.DEMO_PHONE)
+
+    def alarms() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in aws.outbox.entries()
+            if e["endpoint"] == subscribers.DEMO_ALERT_EMAIL and (e.get("subject") or "").startswith("ALARM")
+        ]
 
     def delivered() -> bool:
-        return len(aws.outbox.entries()) >= expected and subscribers.queue_drained(stack, "NotifyQueueUrl")
+        sent = [e for e in aws.outbox.entries() if e["endpoint"] in readers]
+        return len(sent) >= expected and subscribers.queue_drained(stack, "NotifyQueueUrl") and bool(alarms())
 
-    with console.status("Waiting for the notifications …"):
+    with console.status("Waiting for the notifications and the alarm …"):
         poll_until(delivered, timeout_s=timeout, interval_s=0.25)
-    entries = aws.outbox.entries()
+    entries = [e for e in aws.outbox.entries() if e["endpoint"] in readers]
     console.print(_outbox_table(entries, "Outbox: what subscribers receive (again: pipeline outbox)"))
     problems = subscribers.demo_outbox_problems(entries, uploaded)
+    alarmed = alarms()
+    if alarmed:
+        console.print(
+            f"[green]✓[/] Alarm email to {subscribers.DEMO_ALERT_EMAIL}: {escape(alarmed[0]['subject'])} "
+            "(Notify parked the unknown event; see `pipeline dlq show notify-dlq`, the whole email: "
+            "`pipeline outbox`)."
+        )
+    else:
+        problems.append(f"no alarm notification reached {subscribers.DEMO_ALERT_EMAIL}")
     for problem in problems:
         errors.print(f"[red]Notifications:[/] {escape(problem)}")
     if not problems:

@@ -4,6 +4,7 @@ to Lambda."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -61,6 +62,17 @@ def phone_number(text: str) -> str:
 DEMO_EMAIL = "reader@example.com"
 DEMO_PHONE = "+14155550123"
 DEMO_COLLECTION = "demo"
+#: Who gets the demo stack's alarms (its `AlertEmail`).
+DEMO_ALERT_EMAIL = "ops@example.com"
+#: An item event of a type Notify does not know (as a newer producer might send): parked in Notify's DLQ.
+DEMO_UNKNOWN_EVENT = {"type": "item.archived", "item_id": "demo-archived", "collection": DEMO_COLLECTION}
+
+
+def demo_alarm(stack: Stack) -> None:
+    """Publish an item event Notify cannot read: it goes to Notify's DLQ, whose alarm tells the operator."""
+    stack.client("sns").publish(
+        TopicArn=stack.outputs["ItemEventsTopicArn"], Message=json.dumps(DEMO_UNKNOWN_EVENT)
+    )
 
 
 def demo_subscribe(stack: Stack) -> None:
