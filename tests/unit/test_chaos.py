@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
+from rich.console import Console
+
+from pipeline.cli import app as cli
 from pipeline.cli import chaos
 
 
@@ -33,3 +39,40 @@ def test_the_files_mix_good_bad_and_new_versions_and_bad_ones_name_their_reason(
     assert {f.expected for f in bad} <= {"unsupported_type", "corrupt_image", "empty_file", "polyglot"}
     again = [f.name for f in files if [g.name for g in files].count(f.name) > 1]
     assert again and all(f.expected == "published" for f in files if f.name in again)
+
+
+def test_the_report_reads_in_80_columns_and_is_not_ok_when_anything_was_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a report where one record was lost and two messages were parked and redriven
+    report = chaos.ChaosReport(
+        faults="crash 10%, throttle 5%, aws-errors 5%, duplicate 10%, seed 7",
+        files=300,
+        bad_files=47,
+        reuploads=33,
+        change_events=300,
+        duplicate_events=30,
+        invalid_events=15,
+        records=50,
+        injected={"crash": 289, "throttle": 164, "aws-errors": 603, "duplicate": 350},
+        settle_s=306.2,
+        files_done_s=185.5,
+        records_done_s=164.5,
+        parked={"failed-uploads": 1, "failed-changes": 1},
+        lost=["records: c-001: public sequence 3, expected 4"],
+    )
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=out, width=80))
+    monkeypatch.setattr(cli, "errors", Console(file=err, width=80))
+
+    # When it is printed
+    cli._chaos_tables(report)
+
+    # Then every line fits 80 columns, the figures are there, and the loss is named and not ok
+    lines = out.getvalue().splitlines()
+    assert lines and all(len(line) <= 80 for line in lines), out.getvalue()
+    assert "failed-uploads 1, failed-changes 1" in out.getvalue()
+    assert "files done at 185.5 s" in out.getvalue()
+    assert "c-001" in err.getvalue()
+    assert not report.ok and report.recovered == 0
+    assert report.to_json()["ok"] is False
