@@ -100,3 +100,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     and empty what earlier tests deployed. A stable sort keeps each group's own order.
     """
     items.sort(key=lambda item: "aws" in getattr(item, "fixturenames", ()))
+
+
+def update_function(
+    aws: EmbeddedAws,
+    stack: DeployedStack,
+    logical_id: str,
+    environment: dict[str, str],
+    *,
+    timeout_s: int | None = None,
+) -> dict[str, str]:
+    """Change a deployed function's environment variables (and its timeout); returns the variables it had."""
+    lam = aws.client("lambda")
+    name = stack.physical_id(logical_id)
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    # str(): the embedded AWS answers a Number parameter's value as a number (AWS: always a string)
+    before = {key: str(value) for key, value in variables.items()}
+    change: dict[str, object] = {"Environment": {"Variables": {**before, **environment}}}
+    if timeout_s is not None:
+        change["Timeout"] = timeout_s
+    lam.update_function_configuration(FunctionName=name, **change)
+    return before

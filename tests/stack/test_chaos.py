@@ -14,7 +14,7 @@ from embedded_aws.faults import Faults
 from embedded_aws.stack import DeployedStack, EmbeddedAws
 from pipeline.cli import chaos
 from pipeline.cli.uploads import Stack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, update_function
 
 pytestmark = pytest.mark.stack
 
@@ -37,17 +37,12 @@ CONSUMER_TIMEOUT_S = 5
 @pytest.fixture(scope="module")
 def deployed(aws: EmbeddedAws) -> Iterator[DeployedStack]:
     stack = aws.deploy(ROOT / "template.yaml", STACK, {"ThumbnailWidths": "64"})
-    sqs, lam = aws.client("sqs"), aws.client("lambda")
     for queue, function in CONSUMERS.items():
-        sqs.set_queue_attributes(
+        aws.client("sqs").set_queue_attributes(
             QueueUrl=stack.physical_id(queue), Attributes={"VisibilityTimeout": str(VISIBILITY_S)}
         )
-        name = stack.physical_id(function)
-        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        variables["REDELIVERY_BASE_SECONDS"] = str(REDELIVERY_BASE_S)
-        lam.update_function_configuration(
-            FunctionName=name, Environment={"Variables": variables}, Timeout=CONSUMER_TIMEOUT_S
-        )
+        quick = {"REDELIVERY_BASE_SECONDS": str(REDELIVERY_BASE_S)}
+        update_function(aws, stack, function, quick, timeout_s=CONSUMER_TIMEOUT_S)
     yield stack
     aws.delete(STACK)
 

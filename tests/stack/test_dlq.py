@@ -18,7 +18,7 @@ from pipeline.cli.dlq import failure_queues
 from pipeline.cli.uploads import Stack, upload, wait
 from pipeline.client import ChangeClient
 from pipeline.logic.keys import item_id
-from tests.conftest import ROOT
+from tests.conftest import ROOT, update_function
 
 pytestmark = pytest.mark.stack
 
@@ -56,19 +56,6 @@ def _change(record: str, sequence: int) -> dict[str, Any]:
         "occurred_at": "2026-11-23T10:00:00Z",
         "data": {"title": record},
     }
-
-
-def _environment(
-    aws: EmbeddedAws, deployed: DeployedStack, logical_id: str, **changes: str
-) -> dict[str, str]:
-    """Change a function's environment variables; returns the ones it had."""
-    lam = aws.client("lambda")
-    name = deployed.physical_id(logical_id)
-    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    # str(): the embedded AWS answers a Number parameter's value as a number (AWS: always a string)
-    before = {key: str(value) for key, value in variables.items()}
-    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {**before, **changes}})
-    return before
 
 
 def _retry_every(aws: EmbeddedAws, deployed: DeployedStack, seconds: int, window_s: int) -> None:
@@ -113,7 +100,7 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
     gone = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
     # Given a workflow step of each workflow failing on every attempt (a bad environment)
     originals = {
-        fn: _environment(aws, deployed, fn, **env)
+        fn: update_function(aws, deployed, fn, env)
         for fn, env in {
             "ValidateFunction": {"MAX_PIXELS": "not-a-number"},
             "RecordChangeFunction": {"METADATA_TABLE": "no-such-table"},
@@ -132,7 +119,7 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
         "StartChangeWorkflowFunction": {"CHANGE_WORKFLOW_ARN": gone, **quick},
         "ArchiveFunction": {"ARCHIVE_BUCKET": "no-such-bucket", **quick},
     }.items():
-        originals[fn] = _environment(aws, deployed, fn, **env)
+        originals[fn] = update_function(aws, deployed, fn, env)
     dead_upload = upload(stack, [("dead.jpg", _jpeg(2))], "dlq")
     assert all(r.ok for r in changes.emit([_change("p-dead", 1)]))
     expected = {"uploads-dlq": 1, "changes-dlq": 1, "audit-dlq": 2, "failed-uploads": 1, "failed-changes": 1}
@@ -166,7 +153,7 @@ def test_parked_work_is_shown_with_its_reason_and_redriven_to_its_normal_outcome
 
     # When the causes are fixed and every queue is redriven
     for fn, env in originals.items():
-        _environment(aws, deployed, fn, **env)
+        update_function(aws, deployed, fn, env)
     _retry_every(aws, deployed, 60, window_s=1)  # the template's
     redriven = {r["name"]: r for r in json.loads(_cli(aws, "redrive", "--all", "--json"))}
 
