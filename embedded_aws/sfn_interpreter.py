@@ -14,7 +14,9 @@ it differs, and refuse at CreateStateMachine (so at deploy) what it cannot run:
   PascalCase parameters and answers PascalCase fields, a JSON `Body` is written as JSON text, and errors are
   `<Service>.<Name>Exception` with the service in PascalCase (`S3.NoSuchKeyException`); SQS errors are
   `SQS.<Name>Exception`.
-- Task tokens: `SendTaskFailure` keeps its `cause`; a missed heartbeat is `States.HeartbeatTimeout`.
+- Task tokens: `SendTaskFailure` keeps its `cause`; a missed heartbeat is `States.HeartbeatTimeout`;
+  `SendTaskHeartbeat` is accepted for any waiting token, also before the task starts its heartbeat clock
+  and on a task without `HeartbeatSeconds` (moto answered `InvalidToken`).
 - The context object: `$$.Execution.StartTime` and `$$.State.EnteredTime` are ISO 8601 strings with
   milliseconds and `Z`, as AWS writes them (moto gave a datetime, which made `$$` unserialisable).
 - Distributed Map: `ItemBatcher` (`MaxItemsPerBatch(Path)`, `MaxInputBytesPerBatch(Path)`, `BatchInput`),
@@ -464,6 +466,15 @@ def _service_from_error(self: Any, env: Any, ex: Exception) -> Any:
             ),
         )
     return _originals["service_from_error"](self, env, ex)
+
+
+def _notify_heartbeat(self: Any) -> bool:
+    # A token is live from the moment it is issued: a heartbeat sent before the task has armed its heartbeat
+    # clock (the message holding the token can be read first) or to a task without `HeartbeatSeconds` is
+    # accepted and changes nothing.
+    if self._heartbeat_endpoint is not None:
+        self._heartbeat_endpoint.notify()
+    return True
 
 
 def _send_task_failure_response(self: Any) -> Any:
@@ -957,6 +968,7 @@ def install() -> None:
         state_task_service_sfn,
         state_task_service_sqs,
     )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
     from moto.stepfunctions.parser.asl.jsonata import jsonata as jsonata_module
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -984,6 +996,7 @@ def install() -> None:
     _wrap_from_error(state_task_service_lambda.StateTaskServiceLambda, service=True)
     _wrap_from_error(state_task_lambda.StateTaskLambda, service=False)
     service._after_eval_execution = _after_eval_execution
+    CallbackEndpoint.notify_heartbeat = _notify_heartbeat
     service._from_error = _service_from_error
     state_task_service_dynamodb.StateTaskServiceDynamoDB._normalise_parameters = (
         _dynamodb_normalise_parameters

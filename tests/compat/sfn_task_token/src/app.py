@@ -9,6 +9,8 @@ sfn = boto3.client("stepfunctions")
 
 def handler(event, context):
     job = event["job"]
+    # Its task has no HeartbeatSeconds; a worker may still say it is alive
+    sfn.send_task_heartbeat(taskToken=event["token"])
     if job.get("fail"):
         sfn.send_task_failure(taskToken=event["token"], error="JobFailed", cause=f"job {job['id']} failed")
     else:
