@@ -661,6 +661,17 @@ def _delete_role(
     _originals["delete_role"](resource_name, cloudformation_json, account_id, region_name)
 
 
+def _create_role(
+    cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+) -> Any:
+    """moto's role, remembering its `ManagedPolicyArns` (moto drops them), which IAM enforcement reads
+    (`iam.Authority.identity`)."""
+    role = _originals["create_role"](resource_name, cloudformation_json, account_id, region_name, **kw)
+    arns = cloudformation_json.get("Properties", {}).get("ManagedPolicyArns") or []
+    role.embedded_managed_arns = tuple(str(arn) for arn in arns)
+    return role
+
+
 def install() -> None:
     """Register the models above with moto's CloudFormation and wrap the half-created types. Idempotent."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
@@ -670,6 +681,8 @@ def install() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
     StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
     _originals["delete_role"] = Role.delete_from_cloudformation_json
+    _originals["create_role"] = Role.create_from_cloudformation_json
+    Role.create_from_cloudformation_json = classmethod(_create_role)
     Role.delete_from_cloudformation_json = classmethod(_delete_role)
     StateMachine.has_cfn_attr = classmethod(_state_machine_has_attr)
     StateMachine.get_cfn_attribute = _state_machine_attribute

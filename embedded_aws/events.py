@@ -58,7 +58,8 @@ from embedded_aws import patterns, scheduler
 from embedded_aws.clients import client
 from embedded_aws.errors import UnsupportedResourceError
 from embedded_aws.formats import iso_millis
-from embedded_aws.patches import condition_holds, next_sequencer
+from embedded_aws.patches import next_sequencer
+from embedded_aws.policy import condition_holds
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,8 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import Stack as FakeStack
 
+from embedded_aws import iam
+
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,7 @@ _originals: dict[str, Any] = {}
 
 
 def _create_function(self: LambdaBackend, spec: dict[str, Any]) -> LambdaFunction:
+    iam.check_function(spec)
     function: LambdaFunction = _originals["create_function"](self, spec)
     latest = self.get_function(spec["FunctionName"])
     latest.dead_letter_config = spec.get("DeadLetterConfig") or {}
@@ -61,6 +64,9 @@ def _update_function_code(
 def _update_function_configuration(
     self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]
 ) -> Any:
+    if "Role" in body or "DeadLetterConfig" in body:
+        before = self.get_function(function_name)
+        iam.check_function({"Role": before.role, "DeadLetterConfig": before.dead_letter_config, **body})
     result = _originals["update_function_configuration"](self, function_name, qualifier, body)
     function = self.get_function(function_name)
     if "DeadLetterConfig" in body:
@@ -85,7 +91,15 @@ def _cfn_create_function(
         cls, resource_name, cloudformation_json, account_id, region_name, **kw
     )
     function.dead_letter_config = cloudformation_json.get("Properties", {}).get("DeadLetterConfig") or {}
+    if function.dead_letter_config:
+        iam.check_function({"Role": function.role, "DeadLetterConfig": function.dead_letter_config})
     return function
+
+
+def _create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+    function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec.get("FunctionName", ""))
+    iam.check_event_source(function.role, str(spec.get("EventSourceArn") or ""))
+    return _originals["create_event_source_mapping"](self, spec)
 
 
 def _mark_creation_complete(self: FakeStack) -> None:
@@ -141,6 +155,7 @@ def install(router: Lifecycle) -> None:
     _originals["update_function_code"] = LambdaBackend.update_function_code
     _originals["update_function_configuration"] = LambdaBackend.update_function_configuration
     _originals["delete_function"] = LambdaBackend.delete_function
+    _originals["create_event_source_mapping"] = LambdaBackend.create_event_source_mapping
     _originals["cfn_create_function"] = LambdaFunction.create_from_cloudformation_json.__func__
     _originals["mark_creation_complete"] = FakeStack.mark_creation_complete
     _originals["create_resources"] = FakeStack.create_resources
@@ -149,6 +164,7 @@ def install(router: Lifecycle) -> None:
     LambdaBackend.update_function_code = _update_function_code
     LambdaBackend.update_function_configuration = _update_function_configuration
     LambdaBackend.delete_function = _delete_function
+    LambdaBackend.create_event_source_mapping = _create_event_source_mapping
     LambdaFunction.create_from_cloudformation_json = classmethod(_cfn_create_function)
     FakeStack.mark_creation_complete = _mark_creation_complete
     FakeStack.create_resources = _create_resources

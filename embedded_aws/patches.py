@@ -6,6 +6,8 @@
   as AWS builds it (moto's own has placeholder values).
 - SNS email / email-json / sms deliveries (and direct SMS publishes) → the outbox.
 - moto's synchronous SQS → Lambda delivery inside `SendMessage` → off: our pollers own SQS mappings.
+- IAM (`iam.py`): SNS delivers to a queue or function only when its resource policy admits SNS for the
+  topic; S3 takes a notification configuration only when each destination admits S3 for the bucket.
 - S3 bucket policies → statements whose Condition does not hold for the request are left out before moto
   evaluates them (moto treats an unmet condition as a deny). Requests to the embedded AWS stand for HTTPS
   requests to AWS, so `aws:SecureTransport` is "true" and a TLS-only policy lets them through.
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import fnmatch
 import json
 import threading
 import time
@@ -38,9 +39,10 @@ from moto.s3.models import FakeBucket
 from moto.sns.models import SNSBackend, Subscription
 from moto.sqs.models import Queue
 
-from embedded_aws import faults, lambda_api
+from embedded_aws import faults, iam, lambda_api
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.formats import iso_millis
+from embedded_aws.policy import condition_holds
 from embedded_aws.runtime import TAIL_BYTES, invoked_by, last_invocation
 
 
@@ -218,6 +220,10 @@ def _deliver_to_subscription(
     deduplication_id: str | None = None,
     message_structure: str | None = None,
 ) -> None:
+    if self.protocol == "sqs" and not iam.delivery_allowed(
+        "sns.amazonaws.com", "sqs:SendMessage", self.endpoint, self.topic.arn
+    ):
+        return  # AWS drops it too (the topic's NumberOfNotificationsFailed)
     if self.protocol not in (*_OUTBOX_PROTOCOLS, "lambda"):
         _originals["subscription_publish"](
             self,
@@ -236,6 +242,10 @@ def _deliver_to_subscription(
     if message_structure == "json":
         message = self._parse_message_structure(message, self.protocol)
     if self.protocol == "lambda":
+        if not iam.delivery_allowed(
+            "sns.amazonaws.com", "lambda:InvokeFunction", self.endpoint, self.topic.arn
+        ):
+            return
         event = sns_lambda_event(self.arn, self.topic.arn, message, message_id, subject, message_attributes)
         _current().invoke_async(self.endpoint, event, f"sns:{self.topic.arn}")
         return
@@ -281,37 +291,6 @@ def _backend_publish(self: SNSBackend, message: str, arn: str | None, *args: Any
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 
 
-def condition_holds(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
-    """Whether a policy statement's Condition holds for a request with these context keys.
-
-    As on AWS: a key absent from the request fails a condition, unless the operator is negated
-    (`String/ArnNot…`) or ends in `IfExists`.
-    """
-    for operator, entries in condition.items():
-        base = operator.removesuffix("IfExists")
-        negated = base.startswith(("StringNot", "ArnNot"))
-        for key, expected in entries.items():
-            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
-            actual = context.get(key)
-            if actual is None:
-                holds = negated or operator.endswith("IfExists")
-            elif base == "Bool":
-                holds = actual.lower() in [v.lower() for v in values]
-            elif base in ("StringEquals", "ArnEquals"):
-                holds = actual in values
-            elif base in ("StringNotEquals", "ArnNotEquals"):
-                holds = actual not in values
-            elif base in ("StringLike", "ArnLike"):
-                holds = any(fnmatch.fnmatchcase(actual, v) for v in values)
-            elif base in ("StringNotLike", "ArnNotLike"):
-                holds = not any(fnmatch.fnmatchcase(actual, v) for v in values)
-            else:
-                holds = False
-            if not holds:
-                return False
-    return True
-
-
 def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
     if self.policy is None:
         return PermissionResult.NEUTRAL
@@ -325,6 +304,11 @@ def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
     if not applicable:
         return PermissionResult.NEUTRAL
     return IAMPolicy(json.dumps({**document, "Statement": applicable})).is_action_permitted(action, resource)
+
+
+def _set_notification_configuration(self: FakeBucket, configuration: dict[str, Any] | None) -> None:
+    iam.check_notification_destinations(self, configuration or {})
+    _originals["set_notification_configuration"](self, configuration)
 
 
 def _no_sync_mappings(self: Queue) -> dict[str, Any]:
@@ -474,6 +458,8 @@ def install(router: Router) -> None:
     s3_notifications._invoke_awslambda = _s3_invoke_lambda
     Queue.lambda_event_source_mappings = property(_no_sync_mappings, _ignore)
     FakeBucket.get_permission = _bucket_permission
+    _originals["set_notification_configuration"] = FakeBucket.set_notification_configuration
+    FakeBucket.set_notification_configuration = _set_notification_configuration
 
 
 def uninstall() -> None:

@@ -76,6 +76,8 @@ class FunctionConfig:
     #: `LoggingConfig` as GetFunctionConfiguration returns it: LogFormat, ApplicationLogLevel, SystemLogLevel,
     #: LogGroup.
     logging_config: dict[str, str] = field(default_factory=dict)
+    #: The execution role's session (`AWS_ACCESS_KEY_ID`, ...); empty when IAM is off: the admin's keys.
+    credentials: dict[str, str] = field(default_factory=dict)
 
     @property
     def log_format(self) -> str:
@@ -455,6 +457,7 @@ class FunctionPool:
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_SESSION_TOKEN": "testing",
+                **self.config.credentials,
                 "AWS_ENDPOINT_URL": endpoint_url,
                 "AWS_LAMBDA_FUNCTION_NAME": self.config.name,
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -29,8 +29,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
-from xml.sax.saxutils import escape
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape, unescape
 
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from botocore.model import OperationNotFoundError
@@ -38,7 +38,7 @@ from moto.moto_server.werkzeug_app import DEFAULT_SERVICE_REGION, DomainDispatch
 from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
-from embedded_aws import faults
+from embedded_aws import actions, faults, iam
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ SIGNING_TO_MODEL = {
     "elasticloadbalancing": "elbv2",
     "eventbridge": "events",
 }
+#: A SigV4 credential (header or presigned query): access key, date, region, service.
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/[^/]+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 #: moto's words for an action it has no method for (moto/core/responses.py `call_action`).
 _MOTO_UNIMPLEMENTED = re.compile(r"^The \w+ action has not been implemented$")
 _S3_HOST_ID = "embedded-aws"
@@ -143,6 +145,8 @@ class _Request:
     environ: dict[str, Any]
     body: bytes | None  # kept only for form-encoded (query protocol) bodies
     signing_name: str
+    access_key: str = ""
+    region: str = ""
 
     @classmethod
     def read(cls, environ: dict[str, Any]) -> _Request:
@@ -154,8 +158,10 @@ class _Request:
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
         # The credential scope names the service: in the Authorization header, or a presigned URL's query.
         scope = environ.get("HTTP_AUTHORIZATION", "") or unquote(str(environ.get("QUERY_STRING", "")))
-        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", scope)
-        return cls(environ, body, match.group(1).lower() if match else "")
+        match = _CREDENTIAL.search(scope)
+        if match is None:
+            return cls(environ, body, "")
+        return cls(environ, body, match["service"].lower(), match["key"], match["region"])
 
     @property
     def method(self) -> str:
@@ -209,6 +215,76 @@ class _Request:
             if values:
                 return str(values[0])
         return ""
+
+
+#: Services where even the root is checked: their resource-based policies may deny it.
+_ADMIN_CHECKED = frozenset({"s3"})
+#: How each service answers an IAM refusal: (HTTP status, error code).
+_DENIALS = {
+    "s3": (403, "AccessDenied"),
+    "sqs": (403, "AccessDenied"),
+    "sns": (403, "AuthorizationError"),
+    "sts": (403, "AccessDenied"),
+    "iam": (403, "AccessDenied"),
+    "cloudformation": (403, "AccessDenied"),
+    "lambda": (403, "AccessDeniedException"),
+}
+
+
+def _denial_shape(service: str) -> tuple[int, str]:
+    return _DENIALS.get(service, (400, "AccessDeniedException"))
+
+
+def _call(request: _Request, account: str) -> actions.Call:
+    """What IAM needs of a request: its operation, path, query, headers and parsed parameters."""
+    environ = request.environ
+    query = {
+        k: v[0] for k, v in parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True).items()
+    }
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    params: dict[str, Any] = {}
+    operation = ""
+    target = headers.get("x-amz-target", "")
+    content_type = str(environ.get("CONTENT_TYPE", ""))
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+        raw = _peek_body(environ)
+        try:
+            parsed = json.loads(raw) if raw else {}
+        except ValueError:
+            parsed = {}
+        params = parsed if isinstance(parsed, dict) else {}
+    elif request.body is not None:  # query protocol: the form is the parameters
+        params = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        operation = str(params.get("Action", ""))
+    elif "/operation/" in str(environ.get("PATH_INFO", "")):  # rpc-v2-cbor (CloudWatch)
+        operation = str(environ["PATH_INFO"]).rsplit("/", 1)[-1]
+    if request.signing_name == "s3" and environ.get("REQUEST_METHOD") == "POST" and "delete" in query:
+        raw = _peek_body(environ)
+        params = {
+            "keys": [unescape(k.decode("utf-8", "replace")) for k in re.findall(rb"<Key>(.*?)</Key>", raw)]
+        }
+    if not operation and request.signing_name not in ("s3", "lambda") and "xml" not in content_type:
+        operation, _ = request.action(request.model())
+    return actions.Call(
+        service=request.signing_name,
+        operation=operation,
+        region=request.region,
+        account=account,
+        method=request.method,
+        path=str(environ.get("PATH_INFO", "/")),
+        query=query,
+        headers=headers,
+        params=params,
+    )
+
+
+def _peek_body(environ: dict[str, Any]) -> bytes:
+    """The request body, left in place for moto to read again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return bytes(raw)
 
 
 def error_response(
@@ -282,6 +358,9 @@ class AwsErrorMiddleware:
         injected = self._injected_fault(request, start_response)
         if injected is not None:
             return injected
+        refused = self._refused(request, start_response)
+        if refused is not None:
+            return refused
         if request.signing_name == "s3" and self._s3_unimplemented(environ):
             model = request.model()
             action, _ = request.action(model)
@@ -338,6 +417,30 @@ class AwsErrorMiddleware:
         if request.body is None and (length or environ.get("wsgi.input_terminated")):  # read, unused
             environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
         return self._answer(request, model, action, status, code, message, start_response)
+
+    def _refused(self, request: _Request, start_response: StartResponse) -> list[bytes] | None:
+        """The service's AccessDenied when IAM refuses the request (`iam`), or None."""
+        authority = iam.current()
+        if authority is None or not request.signing_name:
+            return None
+        principal = authority.principal(request.access_key)
+        if principal.admin and request.signing_name not in _ADMIN_CHECKED:
+            return None  # the root: only a resource-based policy's explicit deny refuses it
+        call = _call(request, authority.account)
+        found = actions.checks(call)
+        if not found:
+            return None
+        extra = {"aws:SourceIp": str(request.environ.get("REMOTE_ADDR", "127.0.0.1"))}
+        if str(request.environ.get("HTTP_X_FORWARDED_PROTO", "")).lower() == "http":
+            extra["aws:SecureTransport"] = "false"
+        try:
+            authority.require(principal, found, extra)
+        except iam.AccessDeniedError as denied:
+            model = request.model()
+            status, code = _denial_shape(request.signing_name)
+            log.info("IAM refused %s: %s", call.operation or denied.action, denied)
+            return self._answer(request, model, call.operation, status, code, str(denied), start_response)
+        return None
 
     # --- the answers ---------------------------------------------------------------------------------
     def _exception(self, request: _Request, exc: Exception, start_response: StartResponse) -> list[bytes]:

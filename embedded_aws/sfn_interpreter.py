@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import collections
 import copy
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -47,7 +48,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
+from embedded_aws import iam
+from embedded_aws.actions import Check, function_arn
 from embedded_aws.formats import iso_millis
+from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +348,51 @@ def _aws_sdk_eval_service_task(
     env.stack.append(json_safe(response))
 
 
+#: The rule Step Functions manages to follow a child execution (`.sync` integrations).
+_SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+
+
+def _require_sync_rule(region: str, state_credentials: Any) -> None:
+    authority = iam.current()
+    role_arn = getattr(state_credentials, "role_arn", None)
+    if authority is None or not role_arn:
+        return
+    principal = authority.session(role_arn, "states.amazonaws.com", "StepFunctions").principal
+    rule = f"arn:aws:events:{region}:{authority.account}:rule/{_SYNC_RULE}"
+    actions = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+    try:
+        authority.require(principal, [Check(action, rule) for action in actions])
+    except iam.AccessDeniedError as denied:
+        raise ClientError(
+            {
+                "Error": {"Code": "AccessDeniedException", "Message": str(denied)},
+                "ResponseMetadata": {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 400},
+            },
+            "StartExecution",
+        ) from denied
+
+
+def _sfn_from_error(original: Any) -> Any:
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        """moto names a Step Functions error `StepFunctions.<Code>Exception` even when the code already
+        ends in `Exception` (`StepFunctions.AccessDeniedExceptionException`)."""
+        event = original(self, env, ex)
+        name = str(event.error_name.error_name or "")
+        if name.endswith("ExceptionException"):
+            from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+                CustomErrorName,
+            )
+
+            fixed = name.removesuffix("Exception")
+            event.error_name = CustomErrorName(fixed)
+            details = (event.event_details or {}).get("taskFailedEventDetails")
+            if details is not None:
+                details["error"] = fixed
+        return event
+
+    return from_error
+
+
 def _sfn_eval_service_task(
     self: Any,
     env: Any,
@@ -351,8 +400,12 @@ def _sfn_eval_service_task(
     normalised_parameters: dict[str, Any],
     state_credentials: Any,
 ) -> None:
-    """states:startExecution & co. take Step Functions' PascalCase parameters; botocore wants camelCase."""
+    """states:startExecution & co. take Step Functions' PascalCase parameters; botocore wants camelCase.
+    With IAM on, a `.sync` task's role must also manage Step Functions' EventBridge rule, as on AWS."""
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    if getattr(self.resource, "condition", None) in ("sync", "sync:2"):
+        _require_sync_rule(resource_runtime_part.region, state_credentials)
 
     client = boto_client_for(
         service="stepfunctions", region=resource_runtime_part.region, state_credentials=state_credentials
@@ -796,7 +849,7 @@ def eval_jsonata(expression: str) -> Any:
 
 # --- install --------------------------------------------------------------------------------------
 _client_lock = threading.Lock()
-_clients: dict[tuple[str, str, int], Any] = {}
+_clients: dict[tuple[str, str, int, str], Any] = {}
 #: moto's modules that imported `boto_client_for` by name (so each needs the shared version set on it).
 _CLIENT_USERS = (
     "moto.stepfunctions.parser.asl.utils.boto_client",
@@ -837,6 +890,15 @@ def _heap_key(self: Any) -> str:
     return key
 
 
+@dataclasses.dataclass
+class _Refusal:
+    """An error shaped as moto's JsonRESTError, for `_InProcessLambda._error`."""
+
+    error_type: str
+    message: str
+    code: int
+
+
 class _InProcessLambda:
     """The Lambda client of Lambda tasks: a plain `Invoke` (request-response, a name or ARN, a qualifier, a
     payload) calls the Lambda backend of this process, as the HTTP request would, and answers what botocore
@@ -846,9 +908,10 @@ class _InProcessLambda:
 
     _SIMPLE = frozenset({"FunctionName", "Payload", "Qualifier", "InvocationType"})
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: Any, region: str, principal: Principal | None = None) -> None:
         self._client = client
         self._region = region
+        self._principal = principal  # the state machine's role session (None: IAM is off)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -862,6 +925,7 @@ class _InProcessLambda:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.core.exceptions import JsonRESTError
 
+        self._authorize(str(params["FunctionName"]), params.get("Qualifier"))
         body = params.get("Payload", b"")
         body = body.decode("utf-8", "surrogateescape") if isinstance(body, bytes) else str(body)
         headers: dict[str, str] = {}
@@ -893,6 +957,19 @@ class _InProcessLambda:
             response["FunctionError"] = headers["x-amz-function-error"]
         return response
 
+    def _authorize(self, name: str, qualifier: str | None) -> None:
+        """lambda:InvokeFunction for the state machine's role, as the HTTP request would be checked."""
+        authority = iam.current()
+        if authority is None or self._principal is None:
+            return
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        arn = function_arn(name, self._region, DEFAULT_ACCOUNT_ID, qualifier)
+        try:
+            authority.require(self._principal, [Check("lambda:InvokeFunction", arn)])
+        except iam.AccessDeniedError as denied:
+            raise self._error(_Refusal("AccessDeniedException", str(denied), 403)) from denied
+
     def _error(self, exc: Any) -> ClientError:
         """moto's refusal as the ClientError botocore raises for its HTTP answer."""
         code = str(exc.error_type)
@@ -913,17 +990,41 @@ class _InProcessLambda:
 
 
 def _shared_boto_client(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's `boto_client_for`, made once per region, service and server port: moto made a new client for
-    every task (tens of milliseconds of CPU each, holding the GIL the server needs under load). Clients are
-    thread-safe, and moto ignores `state_credentials`. Lambda's is wrapped in `_InProcessLambda`."""
+    """moto's `boto_client_for`, made once per region, service, server port and role: moto made a new client
+    for every task (tens of milliseconds of CPU each, holding the GIL the server needs under load). Clients
+    are thread-safe. With IAM on, a task acts as its state machine's role (`state_credentials.role_arn`),
+    as on AWS. Lambda's client is wrapped in `_InProcessLambda`."""
     from moto.settings import moto_server_port
 
-    key = (region, service, int(moto_server_port()))
+    role_arn = getattr(state_credentials, "role_arn", None)
+    authority = iam.current()
+    session = None
+    if authority is not None and role_arn:
+        session = authority.session(role_arn, "states.amazonaws.com", "StepFunctions")
+    key = (region, service, int(moto_server_port()), session.access_key_id if session else "")
     with _client_lock:
         if key not in _clients:
             client = _originals["boto_client_for"](region, service, state_credentials)
-            _clients[key] = _InProcessLambda(client, region) if service == "lambda" else client
+            if session is not None:
+                client = _role_client(client, session)
+            principal = session.principal if session else None
+            _clients[key] = _InProcessLambda(client, region, principal) if service == "lambda" else client
         return _clients[key]
+
+
+def _role_client(template: Any, session: iam.Session) -> Any:
+    """A client like moto's `template` (endpoint, config), signing with the role session's credentials."""
+    import boto3
+
+    return boto3.client(
+        template.meta.service_model.service_name,
+        region_name=template.meta.region_name,
+        endpoint_url=template.meta.endpoint_url,
+        aws_access_key_id=session.access_key_id,
+        aws_secret_access_key=session.secret_access_key,
+        aws_session_token=session.session_token,
+        config=template.meta.config,
+    )
 
 
 def install() -> None:
@@ -1006,6 +1107,7 @@ def install() -> None:
     sqs._from_error = _sqs_from_error
     sfn_task = state_task_service_sfn.StateTaskServiceSfn
     sfn_task._eval_service_task = _sfn_eval_service_task
+    sfn_task._from_error = _sfn_from_error(sfn_task._from_error)
     sfn_task._build_sync_resolver = _pascal_sync_resolver(sfn_task._build_sync_resolver)
     sfn_task._build_sync2_resolver = _pascal_sync_resolver(sfn_task._build_sync2_resolver)
     StepFunctionResponse.send_task_failure = _send_task_failure_response

@@ -8,6 +8,7 @@ Lambda does; email and SMS deliveries written to an outbox file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -30,7 +31,17 @@ from botocore.exceptions import ClientError
 from embedded_aws import botocore_data  # noqa: F401 - before any moto import: see that module
 
 # isort: split
-from embedded_aws import cfn_models, events, lifecycle, limits, patches, sfn_interpreter, sqs, stepfunctions
+from embedded_aws import (
+    cfn_models,
+    events,
+    iam,
+    lifecycle,
+    limits,
+    patches,
+    sfn_interpreter,
+    sqs,
+    stepfunctions,
+)
 from embedded_aws.alarms import AlarmEvaluator
 from embedded_aws.clients import client, new_client
 from embedded_aws.errors import DeployError, EmbeddedAwsError
@@ -128,9 +139,12 @@ class EmbeddedAws:
         state_dir: Path = Path(".pipeline"),
         workers: int | None = None,
         faults: Faults | None = None,
+        enforce_iam: bool = True,
     ) -> None:
         """`workers`: invocations running at once across all functions (default CPU count + 1); `faults`: what
-        to inject (see `embedded_aws.faults`; off by default, and `faults` may be set while it runs)."""
+        to inject (see `embedded_aws.faults`; off by default, and `faults` may be set while it runs);
+        `enforce_iam`: check every request against IAM as AWS does (`embedded_aws.iam`)."""
+        self.enforce_iam = enforce_iam
         self.port = port
         self.host = host
         self.region = region
@@ -181,6 +195,7 @@ class EmbeddedAws:
         stepfunctions.install()
         sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
         patches.install(self)
+        iam.install(iam.Authority(self.region) if self.enforce_iam else None)
         limits.install()  # SNS/SQS message sizes as AWS counts them
         sqs.install()  # FIFO order and dedup, DLQ source of each message, DLQ redrive move tasks
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -218,6 +233,7 @@ class EmbeddedAws:
         failure is raised at the end), so no worker process or listening port outlives a failed stop."""
         with contextlib.ExitStack() as steps:  # callbacks run last registered first: read from the bottom
             steps.callback(patches.uninstall)
+            steps.callback(iam.install, None)
             steps.callback(install_faults, None)
             steps.callback(self._stop_server)
             steps.callback(lifecycle.uninstall)
@@ -306,6 +322,10 @@ class EmbeddedAws:
             self.runtime.unregister(name)
             return
         config = self._function_config(function.get_configuration(), code_dir, function.reserved_concurrency)
+        authority = iam.current()
+        if authority is not None and function.role:
+            session = authority.session(function.role, "lambda.amazonaws.com", name)
+            config = dataclasses.replace(config, credentials=session.environment())
         if self.runtime.has(name) and self.runtime.pool(name).config == config:
             return  # unchanged: keep the warm workers
         self.runtime.register(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import socket
@@ -121,3 +122,24 @@ def update_function(
         change["Timeout"] = timeout_s
     lam.update_function_configuration(FunctionName=name, **change)
     return before
+
+
+def subscribe_queue(aws: EmbeddedAws, topic_arn: str, queue_name: str, *, raw: bool = False) -> str:
+    """A new queue subscribed to a topic, with the queue policy that lets the topic send to it (as on AWS,
+    SNS delivers to a queue only when its policy allows); returns the queue's URL."""
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    url: str = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+    }
+    sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})}
+    )
+    attributes = {"RawMessageDelivery": "true"} if raw else {}
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return url

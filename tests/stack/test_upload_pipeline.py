@@ -18,7 +18,7 @@ from pipeline.adapters.subscriptions import Subscriptions
 from pipeline.cli.subscribers import queue_drained
 from pipeline.cli.uploads import Outcome, Stack, check, upload, wait
 from pipeline.logic.notifications import filter_policy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subscribe_queue
 
 pytestmark = pytest.mark.stack
 
@@ -69,11 +69,7 @@ def pipeline_stack(aws: EmbeddedAws) -> Iterator[tuple[DeployedStack, Stack]]:
 def item_events(aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]) -> str:
     """A queue subscribed to ItemEvents, as any other consumer would subscribe its own."""
     deployed, _ = pipeline_stack
-    sqs, sns = aws.client("sqs"), aws.client("sns")
-    url = sqs.create_queue(QueueName="test-item-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=deployed.outputs["ItemEventsTopicArn"], Protocol="sqs", Endpoint=arn)
-    return str(url)
+    return subscribe_queue(aws, deployed.outputs["ItemEventsTopicArn"], "test-item-events")
 
 
 def _drain(aws: EmbeddedAws, queue_url: str) -> list[dict[str, Any]]:
@@ -243,14 +239,7 @@ def test_a_duplicate_s3_event_creates_no_new_version(
     # Given a published upload, and a copy of the S3 event that announced it
     deployed, stack = pipeline_stack
     sqs, sns = aws.client("sqs"), aws.client("sns")
-    tap = sqs.create_queue(QueueName="test-upload-events-tap")["QueueUrl"]
-    tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=deployed.outputs["UploadEventsTopicArn"],
-        Protocol="sqs",
-        Endpoint=tap_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
+    tap = subscribe_queue(aws, deployed.outputs["UploadEventsTopicArn"], "test-upload-events-tap", raw=True)
     Subscriptions(deployed.outputs["UserNotificationsTopicArn"], sns).subscribe(
         "email", "dups@example.com", filter_policy(collection="dups")
     )

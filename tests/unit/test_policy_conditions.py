@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from embedded_aws.patches import REQUEST_CONTEXT, condition_holds
+from embedded_aws.patches import REQUEST_CONTEXT
+from embedded_aws.policy import condition_holds
 
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 
