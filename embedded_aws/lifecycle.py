@@ -9,6 +9,8 @@
   moto's `CreateStack` runs in its request thread while the server answers others.
 - A stack whose creation fails rolls back as CloudFormation does: what was created is deleted and the stack
   ends `ROLLBACK_COMPLETE`; the `CreateStack` call itself fails with the reason (moto creates synchronously).
+- While a stack is created, another request sees no outputs and only the resources already made: moto's
+  lazy resource map created a resource when read, so a DescribeStacks could create one out of order.
 - A resource whose `Condition` is false is not part of the stack: moto kept it as an empty entry, which
   `ListStackResources`/`DescribeStackResources` returned with a blank logical id and type.
 """
@@ -170,10 +172,27 @@ def install(router: Lifecycle) -> None:
     FakeStack.create_resources = _create_resources
     FakeStack.parse_template = staticmethod(_parse_template)
     FakeStack.stack_resources = property(_stack_resources)
+    _originals["outputs"] = FakeStack.outputs
+    FakeStack.outputs = property(_outputs)
 
 
 def _stack_resources(self: FakeStack) -> list[Any]:
+    if self.status == "CREATE_IN_PROGRESS":
+        # Reading a resource of moto's lazy map creates it: another request (DescribeStackResources) must
+        # only see what the creating thread made, never create out of dependency order (a bucket before the
+        # permission its notification needs).
+        parsed = self.resource_map._parsed_resources
+        made = [parsed.get(logical_id) for logical_id in self.resource_map.resources]
+        return [resource for resource in made if resource is not None and not isinstance(resource, str)]
     return [resource for resource in self.resource_map.values() if resource is not None]
+
+
+def _outputs(self: FakeStack) -> list[dict[str, Any]] | None:
+    """No outputs while the stack is being created, as on AWS (moto resolved them, creating the resources
+    they name in another request's thread, out of dependency order)."""
+    if self.status == "CREATE_IN_PROGRESS":
+        return None
+    return _originals["outputs"].fget(self)  # type: ignore[no-any-return]
 
 
 def uninstall() -> None:

@@ -18,6 +18,8 @@
 - DeleteMessage with the receipt handle of an earlier receive of a message that was received again since:
   the request succeeds and the message stays, as AWS documents ("you must provide the most recently received
   ReceiptHandle"); moto deleted it. A consumer that outlives its visibility timeout loses its delete.
+- SetQueueAttributes changes only the attributes it names: moto reset the queue's `Policy` on every call
+  without one (so setting `VisibilityTimeout` stopped SNS delivering to the queue under IAM).
 """
 
 from __future__ import annotations
@@ -400,6 +402,13 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
     _originals["delete_message_current"](self, receipt_handle)
 
 
+def _set_attributes(self: Queue, attributes: dict[str, Any], now: float | None = None) -> None:
+    kept = getattr(self, "_policy_json", None) if "Policy" not in attributes else None
+    _originals["set_attributes"](self, attributes, now)
+    if kept is not None:
+        self._policy_json = kept
+
+
 def install() -> None:
     """Patch moto's SQS: atomic receives, message origins, DLQ redrive actions. Idempotent."""
     with _tasks_lock:
@@ -416,6 +425,8 @@ def install() -> None:
     _originals["receive_response"] = SQSResponse.receive_message
     SQSBackend.receive_message = _receive_message
     Queue.add_message = _add_message
+    _originals["set_attributes"] = Queue._set_attributes
+    Queue._set_attributes = _set_attributes
     _originals["delete_message_current"] = Queue.delete_message
     Queue.delete_message = _delete_message
     # A receive reads the queue's in-flight set while a delete, a visibility change or a purge changes it:

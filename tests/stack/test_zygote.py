@@ -407,6 +407,9 @@ Resources:
       Environment:
         Variables:
           CALLEE: !Ref Callee
+      Policies:
+        - LambdaInvokePolicy:
+            FunctionName: !Ref Callee
 Outputs:
   CallerName:
     Value: !Ref Caller
