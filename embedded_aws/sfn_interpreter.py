@@ -366,7 +366,13 @@ def _require_sync_rule(region: str, state_credentials: Any) -> None:
         raise ClientError(
             {
                 "Error": {"Code": "AccessDeniedException", "Message": str(denied)},
-                "ResponseMetadata": {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 400},
+                "ResponseMetadata": {
+                    "RequestId": str(uuid.uuid4()),
+                    "HostId": "",
+                    "HTTPStatusCode": 400,
+                    "HTTPHeaders": {},
+                    "RetryAttempts": 0,
+                },
             },
             "StartExecution",
         ) from denied
