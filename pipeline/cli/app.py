@@ -82,6 +82,13 @@ def _fail(exc: PipelineError | EmbeddedAwsError) -> typer.Exit:
 
 
 FullOpt = Annotated[bool, typer.Option("--full", help="Full ids and values in the tables (wide).")]
+IamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--iam/--no-iam",
+        help="Enforce IAM as AWS does: functions and workflows act as their roles; resource policies apply.",
+    ),
+]
 
 
 def _short_time(timestamp: str | None) -> str:
@@ -183,6 +190,7 @@ def _start(
     workers: int | None = None,
     screen: Console = console,
     faults: str | None = None,
+    enforce_iam: bool = True,
 ) -> EmbeddedAws:
     """Start the embedded AWS; progress and each invocation are shown on `screen` (stderr under --json)."""
     from embedded_aws.faults import Faults
@@ -194,11 +202,13 @@ def _start(
         raise _fail(exc) from exc
     if injecting is not None:
         screen.print(f"[yellow]Faults on[/]: {injecting.describe()}")
+    if not enforce_iam:
+        screen.print("[yellow]IAM off[/]: every request is allowed (what AWS refuses will not fail here)")
     # The embedded AWS leaves a large heap (moto's and botocore's models, parsed state machines) that the
     # interpreter collected, again and again, as it exited: seconds after the command was done. Nothing in it
     # needs finalising once the stack has stopped, so it is frozen out of those collections.
     atexit.register(gc.freeze)
-    aws = EmbeddedAws(port, state_dir=state_dir, workers=workers, faults=injecting)
+    aws = EmbeddedAws(port, state_dir=state_dir, workers=workers, faults=injecting, enforce_iam=enforce_iam)
     try:
         with screen.status(f"Starting the embedded AWS on 127.0.0.1:{port} …"):
             aws.start()
@@ -232,6 +242,7 @@ def up(
     full: FullOpt = False,
     json_out: JsonOpt = False,
     faults: FaultsOpt = None,
+    iam: IamOpt = True,
 ) -> None:
     """Start the embedded AWS, deploy TEMPLATE as a stack, and run until Ctrl-C or SIGTERM.
 
@@ -239,7 +250,7 @@ def up(
     (progress, invocations) goes to stderr."""
     parameters = _parameters(param)
     screen = errors if json_out else console
-    aws = _start(port, state_dir, workers=workers, screen=screen, faults=faults)
+    aws = _start(port, state_dir, workers=workers, screen=screen, faults=faults, enforce_iam=iam)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

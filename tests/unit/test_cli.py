@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import typer
 from typer.testing import CliRunner
 
 from pipeline.cli.app import app
@@ -235,6 +236,25 @@ def test_up_json_is_the_deployed_stack_whole_and_its_tables_fit_80_columns(
     _fits(as_table.output)
     assert "FailedChangesDeadLetterQueue-OF9996QOGNEA" in as_table.output
     assert "pipeline-b-1" in as_table.output and "StartChangeWorkflow " in as_table.output
+
+
+def test_up_enforces_iam_unless_told_no_iam(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an embedded AWS that fails to start, recording how it was asked to start
+    asked: list[bool] = []
+
+    def start(*_: Any, enforce_iam: bool = True, **__: Any) -> Any:
+        asked.append(enforce_iam)
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(app_module, "_start", start)
+
+    # When `pipeline up` runs plainly and with --no-iam
+    plain = runner.invoke(app, ["up"])
+    without = runner.invoke(app, ["up", "--no-iam"])
+
+    # Then IAM is on by default and off only when asked
+    assert (plain.exit_code, without.exit_code) == (3, 3)
+    assert asked == [True, False]
 
 
 def test_ingest_json_carries_whole_ids_and_urls_and_the_table_fits(
