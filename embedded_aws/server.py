@@ -39,6 +39,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
 from embedded_aws import actions, faults, iam
+from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class _Request:
     signing_name: str
     access_key: str = ""
     region: str = ""
+    principal: Principal | None = None  # who IAM took the caller for (None: IAM is off)
 
     @classmethod
     def read(cls, environ: dict[str, Any]) -> _Request:
@@ -391,8 +393,32 @@ class AwsErrorMiddleware:
             written, body = [], [content]
         if status >= 500:
             self._record_passthrough(request, status, headers)
+        hidden = self._missing_key_refusal(request) if status == 404 else None
+        if hidden is not None:
+            if hasattr(body, "close"):
+                body.close()
+            model = request.model()
+            return self._answer(request, model, "GetObject", 403, "AccessDenied", hidden, start_response)
         start_response(status_line, headers, exc_info)
         return [*written, *body] if written else body
+
+    @staticmethod
+    def _missing_key_refusal(request: _Request) -> str | None:
+        """S3's AccessDenied sentence when it answers this caller's 404 for a missing key as 403, else None.
+        As S3 documents: without s3:ListBucket a missing key is 403, so a caller cannot learn which exist."""
+        principal, authority = request.principal, iam.current()
+        if principal is None or authority is None or principal.admin or request.signing_name != "s3":
+            return None
+        if request.method not in ("GET", "HEAD"):
+            return None
+        bucket, _, key = str(request.environ.get("PATH_INFO", "/")).lstrip("/").partition("/")
+        if not key:
+            return None
+        try:
+            authority.require(principal, [actions.Check("s3:ListBucket", f"arn:aws:s3:::{unquote(bucket)}")])
+        except iam.AccessDeniedError as denied:
+            return str(denied)
+        return None
 
     @staticmethod
     def _s3_unimplemented(environ: dict[str, Any]) -> bool:
@@ -423,7 +449,7 @@ class AwsErrorMiddleware:
         authority = iam.current()
         if authority is None or not request.signing_name:
             return None
-        principal = authority.principal(request.access_key)
+        principal = request.principal = authority.principal(request.access_key)
         if principal.admin and request.signing_name not in _ADMIN_CHECKED:
             return None  # the root: only a resource-based policy's explicit deny refuses it
         call = _call(request, authority.account)

@@ -68,6 +68,21 @@ def test_an_action_the_role_lacks_is_access_denied_naming_action_and_resource(
     )
 
 
+def test_a_missing_key_is_access_denied_to_a_role_that_may_not_list_the_bucket(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a reader allowed s3:GetObject but not s3:ListBucket
+    stack = deploy_compat("iam_least_privilege")
+
+    # When it reads a key that does not exist
+    payload, error = _invoke(aws, stack.outputs["ReaderName"], {"action": "read", "key": "nothing-here"})
+
+    # Then S3 answers 403 AccessDenied, not 404 NoSuchKey, as S3 documents
+    assert error == "Unhandled"
+    assert "An error occurred (AccessDenied) when calling the GetObject operation" in payload["errorMessage"]
+    assert "not authorized to perform: s3:ListBucket on resource: arn:aws:s3:::" in payload["errorMessage"]
+
+
 def test_sns_delivers_only_to_the_queue_whose_policy_admits_the_topic(
     aws: EmbeddedAws, deploy_compat: DeployCompat
 ) -> None:
