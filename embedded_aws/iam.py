@@ -364,6 +364,21 @@ def _text(document: Any) -> str:
 
 # --- the process-wide authority ----------------------------------------------------------------------
 _current: Authority | None = None
+_requests = threading.local()
+
+
+def set_requester(principal: Principal | None) -> None:
+    """Remember who makes the request this server thread is answering (None: unknown, IAM off)."""
+    _requests.principal = principal
+
+
+def requester_principal_id() -> str | None:
+    """The current request's principal as S3 events name it (`userIdentity.principalId`): `AWS:` and the
+    unique id, which for a role session is `AROA…:<session name>`; None when unknown."""
+    principal: Principal | None = getattr(_requests, "principal", None)
+    if principal is None or principal.service:
+        return None
+    return f"AWS:{principal.user_id}"
 
 
 def current() -> Authority | None:

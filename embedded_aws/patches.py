@@ -18,7 +18,8 @@
   with a few hundred items). Only the items the transaction names are saved now, with the length of the
   table's stream, and put back if the transaction is cancelled.
 - S3 event notifications → as S3 writes them: keys keep `/` (moto encodes it as `%2F`), and each record
-  carries the object's `versionId` and an increasing `sequencer` (moto gives neither).
+  carries the object's `versionId`, an increasing `sequencer` and the uploader's `userIdentity.principalId`
+  (`AWS:AROA…:<session>` for a role session; moto gives none of them).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> d
         "awsRegion": bucket.region_name,
         "eventTime": iso_millis(),
         "eventName": event_name.removeprefix("s3:"),
-        "userIdentity": {"principalId": "AWS:LOCAL"},
+        "userIdentity": {"principalId": iam.requester_principal_id() or "AWS:LOCAL"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
         "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": "LOCAL"},
         "s3": {

@@ -447,9 +447,11 @@ class AwsErrorMiddleware:
     def _refused(self, request: _Request, start_response: StartResponse) -> list[bytes] | None:
         """The service's AccessDenied when IAM refuses the request (`iam`), or None."""
         authority = iam.current()
+        iam.set_requester(None)
         if authority is None or not request.signing_name:
             return None
         principal = request.principal = authority.principal(request.access_key)
+        iam.set_requester(principal)
         if principal.admin and request.signing_name not in _ADMIN_CHECKED:
             return None  # the root: only a resource-based policy's explicit deny refuses it
         call = _call(request, authority.account)

@@ -21,6 +21,7 @@ REASONS: dict[str, str] = {
     "invalid_subscription": "The subscription's address, phone number or filter is not valid.",
     "unknown_event": "The item event's type is not one notifications know.",
     "stack_not_found": "There is no deployed stack of that name at that endpoint.",
+    "uploader_identity": "The CLI cannot act as the user it was asked to upload as.",
     "internal_error": "Processing failed for a reason we did not foresee; operators have the details.",
 }
 
@@ -69,3 +70,9 @@ class StackNotFoundError(PipelineError):
     """No deployed stack answers where the CLI looked."""
 
     reason = "stack_not_found"
+
+
+class UploaderIdentityError(PipelineError):
+    """The CLI cannot act as the user it was asked to upload as."""
+
+    reason = "uploader_identity"

@@ -26,6 +26,8 @@ class ObjectRef(Model):
     size: int | None = None
     etag: str | None = None
     sequencer: str | None = None
+    #: Who put it: the S3 event's `userIdentity.principalId` (`pipeline.logic.owners`).
+    uploader: str | None = None
 
 
 class ImageInfo(Model):
@@ -76,6 +78,8 @@ class Upload(Model):
     bytes: int
     sha256: str
     user: UserMetadata = Field(default_factory=UserMetadata)
+    #: An `owner` the uploader claimed in metadata that is not theirs: ignored, and said in the item event.
+    ignored_owner_claim: str | None = None
 
 
 class VersionRecord(Model):
@@ -93,6 +97,7 @@ class VersionRecord(Model):
     metadata: ImageMetadata = Field(default_factory=ImageMetadata)
     thumbnails: list[Rendition] = Field(default_factory=list)
     recorded_at: str
+    ignored_owner_claim: str | None = None
 
 
 class ItemState(Model):

@@ -25,8 +25,10 @@ def client(
     region: str | None = None,
     max_attempts: int = 3,
     read_timeout: float = 70.0,
+    credentials: dict[str, str] | None = None,
 ) -> Any:
-    """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials.
+    """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials, with
+    `credentials` (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`) as someone else.
 
     Clients come from one shared session, whose loaded models make each new client cheap (a new session
     costs a third of a second of CPU: too much for tools that poll for an outcome).
@@ -42,6 +44,8 @@ def client(
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
         kwargs.update(LOCAL_CREDENTIALS)
+    if credentials:
+        kwargs.update(credentials)
     with _session_lock:  # a session is not thread-safe; the clients it makes are
         return _shared_session().client(service, **kwargs)  # type: ignore[call-overload]
 

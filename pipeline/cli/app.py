@@ -392,8 +392,13 @@ def ingest(
     region: RegionOpt = "us-east-1",
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 120.0,
     json_out: JsonOpt = False,
+    owner: Annotated[
+        str | None,
+        typer.Option("--as", help="Upload as this user (a session of the stack's UploaderRole): the owner."),
+    ] = None,
 ) -> None:
-    """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar."""
+    """Upload files into the ingest bucket (uploads/<collection>/<name>), with a progress bar. Uploads made
+    --as a user are theirs; others are unowned (an `owner` in metadata is never believed)."""
     from rich.progress import Progress
 
     from pipeline.cli import uploads
@@ -401,7 +406,9 @@ def ingest(
     stack = _stack(stack_name, endpoint_url, region)
     with Progress(console=errors if json_out else console) as progress:
         task = progress.add_task("Uploading", total=len(paths))
-        outcomes = uploads.upload_paths(stack, paths, collection, progress=lambda _: progress.advance(task))
+        outcomes = uploads.upload_paths(
+            stack, paths, collection, owner=owner, progress=lambda _: progress.advance(task)
+        )
         if wait:
             waiting = progress.add_task("Processing", total=len(outcomes))
             uploads.wait(stack, outcomes, timeout, on_done=lambda _: progress.advance(waiting))
@@ -666,7 +673,8 @@ def demo(
                 stack,
                 files,
                 "demo",
-                metadata={"owner": "demo", "author": "Pipeline demo"},
+                metadata={"author": "Pipeline demo"},
+                owner="demo",
                 progress=lambda _: progress.advance(task),
             )
             # The change events flow through the stack while the uploads are processed, as they would.
@@ -679,7 +687,7 @@ def demo(
             reupload = progress.add_task(f"{again_name} again (a new version of the same item)", total=1)
 
             def upload_again() -> list[uploads.Outcome]:
-                second = uploads.upload(stack, [(again_name, dict(files)[again_name])], "demo")
+                second = uploads.upload(stack, [(again_name, dict(files)[again_name])], "demo", owner="demo")
                 return uploads.wait(stack, second, timeout, on_done=lambda _: progress.advance(reupload))
 
             again: list[Future[list[uploads.Outcome]]] = []

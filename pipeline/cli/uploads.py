@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from pipeline.adapters.clients import client
 from pipeline.adapters.objects import ObjectStore
-from pipeline.errors import StackNotFoundError
+from pipeline.errors import StackNotFoundError, UploaderIdentityError
 from pipeline.logic.documents import item_key
 from pipeline.logic.keys import item_id
 
@@ -63,6 +63,33 @@ class Stack:
                 self._clients[service] = client(service, endpoint_url=self.endpoint_url, region=self.region)
             return self._clients[service]
 
+    def uploader_client(self, owner: str) -> Any:
+        """An S3 client acting as `owner`: a session of the stack's UploaderRole named after them, which is
+        what makes them the owner of what it uploads (`pipeline.logic.owners`)."""
+        slot = f"s3 as {owner}"
+        with self._lock:
+            if slot in self._clients:
+                return self._clients[slot]
+        role = self.outputs.get("UploaderRoleArn")
+        if not role:
+            message = "The stack has no UploaderRoleArn Output: deploy it again from template.yaml."
+            raise UploaderIdentityError(message)
+        try:
+            issued = self.client("sts").assume_role(RoleArn=role, RoleSessionName=owner)["Credentials"]
+        except ClientError as exc:
+            raise UploaderIdentityError(
+                f"Cannot upload as {owner!r} ({exc.response['Error'].get('Message', exc)}): a user name is "
+                "2 to 64 letters, digits or _=,.@-, and your credentials need sts:AssumeRole on UploaderRole."
+            ) from exc
+        credentials = {
+            "aws_access_key_id": issued["AccessKeyId"],
+            "aws_secret_access_key": issued["SecretAccessKey"],
+            "aws_session_token": issued["SessionToken"],
+        }
+        made = client("s3", endpoint_url=self.endpoint_url, region=self.region, credentials=credentials)
+        with self._lock:
+            return self._clients.setdefault(slot, made)
+
 
 @dataclass
 class Outcome:
@@ -89,10 +116,12 @@ def upload(
     collection: str,
     *,
     metadata: dict[str, str] | None = None,
+    owner: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """Put each (name, bytes) under uploads/<collection>/<name>; returns one pending Outcome per file."""
-    s3 = stack.client("s3")
+    """Put each (name, bytes) under uploads/<collection>/<name>, as `owner` when given (else unowned);
+    returns one pending Outcome per file."""
+    s3 = stack.uploader_client(owner) if owner else stack.client("s3")
     bucket = stack.outputs["IngestBucketName"]
     outcomes = []
     for name, body in files:

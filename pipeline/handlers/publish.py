@@ -69,7 +69,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
         cache_control=documents.CACHE_MUTABLE,
     )
-    return {
+    published: dict[str, Any] = {
         "event": "published",
         "event_id": f"published:{item_id}:v{version}",
         "item_id": item_id,
@@ -81,3 +81,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "url": item["links"]["self"],
         "thumbnail": version_doc["thumbnails"][0]["url"] if version_doc["thumbnails"] else None,
     }
+    if record.ignored_owner_claim:
+        # The uploader claimed someone else's name as owner: ignored (pipeline.logic.owners), and said so.
+        published["ignored_owner_claim"] = record.ignored_owner_claim
+    return published

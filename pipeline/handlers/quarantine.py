@@ -11,7 +11,7 @@ from pipeline.config import settings
 from pipeline.errors import REASONS, PermanentError, split_cause
 from pipeline.handlers.observability import logger, metrics
 from pipeline.logic.keys import item_id, parse_upload_key
-from pipeline.logic.uploads import user_metadata
+from pipeline.logic.owners import ownership
 from pipeline.models import ObjectRef
 
 if TYPE_CHECKING:
@@ -29,13 +29,13 @@ def _reason(error: dict[str, Any]) -> tuple[str, str]:
     return split_cause(str(payload.get("errorMessage", "")))
 
 
-def _owner(ref: ObjectRef) -> str:
-    """The uploader's `owner` metadata, so that owner-filtered subscribers hear of their refused files too."""
+def _claimed_owner(ref: ObjectRef) -> str | None:
+    """The `owner` the uploader claimed in S3 user metadata (never believed; reported when false)."""
     try:
         head = store.head(ref)
-    except PermanentError:  # the object is gone (missing_object): nobody to name
-        return "unowned"
-    return user_metadata(head.metadata).owner or "unowned"
+    except PermanentError:  # the object is gone (missing_object): no claim to read
+        return None
+    return head.metadata.get("owner")
 
 
 @logger.inject_lambda_context
@@ -63,14 +63,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         collection, name = parse_upload_key(ref.key)
     except PermanentError:
         collection, name = "none", ref.key.rsplit("/", 1)[-1]  # SNS refuses empty attribute values
-    return {
+    owners = ownership(ref.uploader, _claimed_owner(ref))
+    failed = {
         "event": "failed",
         "event_id": f"failed:{item}:{ref.version_id or 'null'}",
         "item_id": item,
         "name": name,
         "collection": collection,
-        "owner": _owner(ref),
+        # the uploader's identity, so that owner-filtered subscribers hear of their refused files too
+        "owner": owners.owner or "unowned",
         "reason": reason,
         "detail": detail,
         "key": ref.key,
     }
+    if owners.ignored_claim:
+        failed["ignored_owner_claim"] = owners.ignored_claim
+    return failed

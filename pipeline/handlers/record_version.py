@@ -33,6 +33,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         bytes=upload.bytes,
         sha256=upload.sha256,
         user=upload.user,
+        ignored_owner_claim=upload.ignored_owner_claim,
         metadata=ImageMetadata.model_validate(event["metadata"]),
         thumbnails=[Rendition.model_validate(t) for t in event["thumbnails"]],
         recorded_at=now,

@@ -67,6 +67,7 @@ def object_refs_from_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
                 size=obj.get("size"),
                 etag=obj.get("eTag"),
                 sequencer=obj.get("sequencer"),
+                uploader=(record.get("userIdentity") or {}).get("principalId"),
             )
         )
     return refs

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pipeline.errors import PermanentError
 from pipeline.logic.keys import item_id, parse_upload_key
+from pipeline.logic.owners import owner_of, ownership
 from pipeline.models import ImageInfo, ObjectRef, Upload, UserMetadata
 
 #: S3 user metadata values are capped so that documents and notifications stay small.
@@ -21,11 +22,13 @@ def check_size(size: int, max_bytes: int) -> None:
         raise PermanentError(f"The file has {size} bytes; the limit is {max_bytes}.", reason="too_large")
 
 
-def user_metadata(metadata: Mapping[str, str]) -> UserMetadata:
-    """The optional `title`, `author`, `category`, `owner` an uploader set as S3 user metadata."""
-    fields = ("title", "author", "category", "owner")
+def user_metadata(metadata: Mapping[str, str], uploader: str | None = None) -> UserMetadata:
+    """The optional `title`, `author`, `category` an uploader set as S3 user metadata, and the owner its
+    identity stands for (`pipeline.logic.owners`): an `owner` in the metadata is never believed."""
+    fields = ("title", "author", "category")
     return UserMetadata(
-        **{f: metadata[f].strip()[:MAX_METADATA_CHARS] for f in fields if metadata.get(f, "").strip()}
+        **{f: metadata[f].strip()[:MAX_METADATA_CHARS] for f in fields if metadata.get(f, "").strip()},
+        owner=owner_of(uploader),
     )
 
 
@@ -40,5 +43,6 @@ def validated_upload(ref: ObjectRef, data: bytes, image: ImageInfo, metadata: Ma
         image=image,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        user=user_metadata(metadata),
+        user=user_metadata(metadata, ref.uploader),
+        ignored_owner_claim=ownership(ref.uploader, metadata.get("owner")).ignored_claim,
     )

@@ -15,7 +15,7 @@ from pipeline.cli.subscribers import queue_drained
 from pipeline.cli.uploads import Stack, upload, wait
 from pipeline.errors import REASONS
 from pipeline.logic.notifications import filter_policy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subscribe_queue
 
 pytestmark = pytest.mark.stack
 
@@ -118,7 +118,7 @@ def test_a_refused_upload_reaches_its_collection_and_its_owner_with_the_reason(
     name, make, reason = next(s for s in SAMPLES if s.expected == "polyglot")
 
     # When bob uploads a polyglot into collection alpha
-    outcomes = upload(stack, [(name, make())], "alpha", metadata={"owner": "bob"})
+    outcomes = upload(stack, [(name, make())], "alpha", owner="bob")
     wait(stack, outcomes, 90)
     assert outcomes[0].state == "quarantined"
     received = _settled(aws, stack, count=sum(before.values()) + 2)
@@ -130,6 +130,34 @@ def test_a_refused_upload_reaches_its_collection_and_its_owner_with_the_reason(
     assert REASONS[reason] in email["message"] and "quarantine/" not in email["message"]
     assert sms["message"].startswith(f"Refused: {name} (alpha).")
     assert len(received[OPS]) == before.get(OPS, 0)
+
+
+def test_a_claimed_owner_is_ignored_so_a_spoofed_upload_never_reaches_that_owners_subscribers(
+    aws: EmbeddedAws, stack: Stack
+) -> None:
+    # Given bob's SMS subscription to failures of his items
+    before = {who: len(got) for who, got in _received(aws, stack).items()}
+    name, make, _ = next(s for s in SAMPLES if s.expected == "polyglot")
+    taps = stack.client("sqs")
+    tap = subscribe_queue(aws, stack.outputs["ItemEventsTopicArn"], "spoof-tap", raw=True)
+
+    # When eve uploads a refused file into another collection, claiming bob as its owner in its metadata
+    outcomes = upload(stack, [(f"spoof-{name}", make())], "omega", metadata={"owner": "bob"}, owner="eve")
+    wait(stack, outcomes, 90)
+    assert outcomes[0].state == "quarantined"
+
+    # Then the item event names eve as owner and says the claim was ignored, and bob hears nothing
+    def failed_event() -> dict[str, Any] | None:
+        for message in taps.receive_message(QueueUrl=tap, WaitTimeSeconds=1).get("Messages", []):
+            body = json.loads(message["Body"])
+            if body.get("item_id") == outcomes[0].item_id:
+                return dict(body)
+        return None
+
+    event = poll_until(failed_event, timeout_s=30)
+    assert event is not None and (event["owner"], event["ignored_owner_claim"]) == ("eve", "bob")
+    assert poll_until(lambda: queue_drained(stack, "NotifyQueueUrl"), timeout_s=30)
+    assert {who: len(got) for who, got in _received(aws, stack).items()} == before
 
 
 def test_unsubscribing_stops_the_messages(aws: EmbeddedAws, stack: Stack) -> None:

@@ -109,7 +109,7 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
 
     # When it is dropped into the ingest bucket
     [outcome] = _settled(
-        stack, upload(stack, [("tom.jpg", photo)], "cats", metadata={"owner": "ada", "title": "Tom"})
+        stack, upload(stack, [("tom.jpg", photo)], "cats", metadata={"title": "Tom"}, owner="ada")
     )
 
     # Then it is published as the latest version 1 with thumbnails of the configured widths

@@ -94,9 +94,15 @@ def test_size_limits_are_checked_from_the_head() -> None:
     check_size(100, 100)
 
 
-def test_user_metadata_keeps_the_known_fields_only() -> None:
-    captured = user_metadata({"title": " Tom ", "owner": "ada", "secret": "x", "author": " "})
-    assert captured.model_dump() == {"title": "Tom", "author": None, "category": None, "owner": "ada"}
+def test_user_metadata_keeps_the_known_fields_and_takes_the_owner_from_identity_only() -> None:
+    # Given metadata claiming owner ada, uploaded by a session named eve, and by an IAM user
+    metadata = {"title": " Tom ", "owner": "ada", "secret": "x", "author": " "}
+
+    # When read, Then the owner is the session's name (or nobody), never the claim
+    by_eve = user_metadata(metadata, "AWS:AROAEXAMPLE123:Eve")
+    by_user = user_metadata(metadata, "AWS:AIDAEXAMPLE456")
+    assert by_eve.model_dump() == {"title": "Tom", "author": None, "category": None, "owner": "eve"}
+    assert by_user.owner is None
 
 
 def test_error_causes_read_back_into_reason_and_sentence() -> None:
