@@ -281,9 +281,11 @@ def main() -> None:
     in_fd, out_fd = int(sys.argv[1]), int(sys.argv[2])
     requests = os.fdopen(in_fd, "r", encoding="utf-8")
     out = os.fdopen(out_fd, "w", encoding="utf-8")
-    # The function's code first, then the runtime's packages; never this file's directory.
+    # The function's code first, then its layers (Lambda's /opt/python), then the runtime's packages; never
+    # this file's directory.
     runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR")
-    sys.path[0:1] = [os.environ["LAMBDA_TASK_ROOT"], *([runtime_dir] if runtime_dir else [])]
+    layers = [p for p in os.environ.get("EMBEDDED_AWS_LAYER_PATHS", "").split(os.pathsep) if p]
+    sys.path[0:1] = [os.environ["LAMBDA_TASK_ROOT"], *layers, *([runtime_dir] if runtime_dir else [])]
     setup_logging()
     started = time.perf_counter()
     try:

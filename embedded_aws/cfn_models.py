@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from moto.awslambda.models import LayerVersion
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
@@ -672,6 +673,10 @@ def _create_role(
     return role
 
 
+def _layer_version_arn(self: Any) -> str:
+    return str(self.arn)
+
+
 def install() -> None:
     """Register the models above with moto's CloudFormation and wrap the half-created types. Idempotent."""
     global _installed  # noqa: PLW0603 - one-time patch of a third-party module
@@ -681,6 +686,10 @@ def install() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
     StateMachine.delete_from_cloudformation_json = classmethod(_delete_state_machine)
     _originals["delete_role"] = Role.delete_from_cloudformation_json
+    # A layer version is named by its LayerName (moto used a generated name) and its Ref is its ARN (moto
+    # answered the model's repr).
+    LayerVersion.cloudformation_name_type = staticmethod(lambda: "LayerName")
+    LayerVersion.physical_resource_id = property(_layer_version_arn)
     _originals["create_role"] = Role.create_from_cloudformation_json
     Role.create_from_cloudformation_json = classmethod(_create_role)
     Role.delete_from_cloudformation_json = classmethod(_delete_role)

@@ -153,22 +153,31 @@ def find(runtime: str) -> Interpreter | None:
     return None
 
 
-def resolve(runtime: str, code_dir: Path) -> Interpreter:
+#: Set (by the template planner) on a function using a public layer whose package the host provides.
+HOST_LAYER_VARIABLE = "EMBEDDED_AWS_HOST_LAYER"
+
+
+def resolve(
+    runtime: str, code_dir: Path, *, layer_dirs: tuple[Path, ...] = (), host_layer: str | None = None
+) -> Interpreter:
     """The interpreter a function runs on: a matching one, else the host's with a note saying why."""
     host = f"Python {_HOST[0]}.{_HOST[1]}"
     if _version_of(runtime) == _HOST:
         return Interpreter(runtime, sys.executable, _HOST, host=True)
-    marker = has_build_dependencies(code_dir)
-    if marker is not None:
+    why = None
+    for directory, what in [(code_dir, "its"), *((d, f"its layer {d.name}'s") for d in layer_dirs)]:
+        marker = has_build_dependencies(directory)
+        if marker is not None:
+            why = (
+                f"{what} {marker} declares dependencies that `sam build` would install for the target "
+                "Python; here they come from the host's environment"
+            )
+            break
+    if why is None and host_layer:
+        why = f"its public layer's {host_layer} comes from the host's environment"
+    if why is not None:
         return Interpreter(
-            runtime,
-            sys.executable,
-            _HOST,
-            host=True,
-            note=(
-                f"runs on the host's {host}, not {runtime}: its {marker} declares dependencies that "
-                "`sam build` would install for the target Python; here they come from the host's environment"
-            ),
+            runtime, sys.executable, _HOST, host=True, note=f"runs on the host's {host}, not {runtime}: {why}"
         )
     found = find(runtime)
     if found is not None:

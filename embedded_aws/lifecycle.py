@@ -89,12 +89,19 @@ def _cfn_create_function(
     cls: type, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
 ) -> Any:
     # moto's model drops DeadLetterConfig (and the API path keeps it): keep it for asynchronous invocations.
+    # It drops Layers as well.
     function = _originals["cfn_create_function"](
         cls, resource_name, cloudformation_json, account_id, region_name, **kw
     )
-    function.dead_letter_config = cloudformation_json.get("Properties", {}).get("DeadLetterConfig") or {}
+    properties = cloudformation_json.get("Properties", {})
+    function.dead_letter_config = properties.get("DeadLetterConfig") or {}
     if function.dead_letter_config:
         iam.check_function({"Role": function.role, "DeadLetterConfig": function.dead_letter_config})
+    if properties.get("Layers"):  # moto's model drops them too: the runtime puts them on sys.path
+        arns = [str(getattr(layer, "arn", layer)) for layer in properties["Layers"]]  # a Ref may be the model
+        function.layers = function._get_layers_data(arns)
+        if _router is not None:
+            _router.function_created(function)
     return function
 
 

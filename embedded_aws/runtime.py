@@ -41,6 +41,7 @@ from embedded_aws.budget import WorkerBudget
 from embedded_aws.errors import EmbeddedAwsError, ThrottledError
 from embedded_aws.faults import Faults
 from embedded_aws.formats import function_name, iso_millis
+from embedded_aws.interpreters import HOST_LAYER_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,26 @@ MAX_RESPONSE_BYTES = 6_291_556
 #: Levels of the advanced logging controls, most detailed first (`SystemLogLevel`, `ApplicationLogLevel`).
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 _SIGNALS = {int(signal.SIGKILL): "killed", int(signal.SIGTERM): "terminated", int(signal.SIGABRT): "aborted"}
+
+
+#: The worker's `sys.path` entries for the function's layers, after its code (`bootstrap.py` reads it).
+LAYER_PATHS_VARIABLE = "EMBEDDED_AWS_LAYER_PATHS"
+
+
+def layer_paths(layer_dirs: tuple[Path, ...], runtime: str | None) -> list[str]:
+    """Where each layer's modules are, as Lambda mounts them at `/opt`: `python/lib/pythonX.Y/site-packages`
+    and `python/` when the layer has them, else the layer's directory itself (SAM puts a Python layer's
+    sources under `python/` when it builds it)."""
+    paths: list[str] = []
+    version = (runtime or "").removeprefix("python")
+    for layer in layer_dirs:
+        python = layer / "python"
+        if not python.is_dir():
+            paths.append(str(layer))
+            continue
+        site = python / "lib" / f"python{version}" / "site-packages"
+        paths.extend(str(p) for p in (site, python) if p.is_dir())
+    return paths
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,9 @@ class FunctionConfig:
     logging_config: dict[str, str] = field(default_factory=dict)
     #: The execution role's session (`AWS_ACCESS_KEY_ID`, ...); empty when IAM is off: the admin's keys.
     credentials: dict[str, str] = field(default_factory=dict)
+    #: Its layers' local directories, in order: their `python/` folders go on `sys.path` after the code, as
+    #: Lambda puts `/opt/python` there.
+    layer_dirs: tuple[Path, ...] = ()
 
     @property
     def log_format(self) -> str:
@@ -422,7 +446,12 @@ class FunctionPool:
         self.interpreter: interpreters.Interpreter | None = None
         self._runtime_dir: Path | None = None
         if config.runtime is not None:
-            self.interpreter = interpreters.resolve(config.runtime, config.code_dir)
+            self.interpreter = interpreters.resolve(
+                config.runtime,
+                config.code_dir,
+                layer_dirs=config.layer_dirs,
+                host_layer=config.environment.get(HOST_LAYER_VARIABLE),
+            )
             notes = [self.interpreter.note] if self.interpreter.note else []
             missing: list[str] = []
             if runtime_dir is not None:
@@ -466,6 +495,9 @@ class FunctionPool:
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.config.runtime or 'python_local'}",
                 "LAMBDA_TASK_ROOT": str(self.config.code_dir),
+                LAYER_PATHS_VARIABLE: os.pathsep.join(
+                    layer_paths(self.config.layer_dirs, self.config.runtime)
+                ),
                 "_HANDLER": self.config.handler,
                 "TZ": ":UTC",
                 # What `sam local` sets: Powertools Tracer then stays off, as there is no X-Ray daemon here.

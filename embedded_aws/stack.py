@@ -322,6 +322,7 @@ class EmbeddedAws:
             self.runtime.unregister(name)
             return
         config = self._function_config(function.get_configuration(), code_dir, function.reserved_concurrency)
+        config = dataclasses.replace(config, layer_dirs=self._layer_dirs(function))
         authority = iam.current()
         if authority is not None and function.role:
             session = authority.session(function.role, "lambda.amazonaws.com", name)
@@ -329,6 +330,24 @@ class EmbeddedAws:
         if self.runtime.has(name) and self.runtime.pool(name).config == config:
             return  # unchanged: keep the warm workers
         self.runtime.register(config)
+
+    def _layer_dirs(self, function: Any) -> tuple[Path, ...]:
+        """The local directories of a function's layers, in order (layers this embedded AWS staged)."""
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[function.account_id][function.region]
+        dirs = []
+        for layer in function.layers or []:
+            version = backend.layers_versions_by_arn(layer["Arn"])
+            code = getattr(version, "code_bytes", None) if version is not None else None
+            staged = self._staged_code.get(hashlib.sha256(code).hexdigest()) if code else None
+            if staged is None:
+                log.warning(
+                    "Function %s: layer %s has no local code; it is left out", function.function_name, layer
+                )
+                continue
+            dirs.append(staged)
+        return tuple(dirs)
 
     def function_deleted(self, name: str) -> None:
         self.runtime.unregister(name)
@@ -424,7 +443,7 @@ class EmbeddedAws:
         except ClientError:
             s3.create_bucket(Bucket=plan.artifact_bucket)
         staged: set[str] = set()
-        for code in plan.functions.values():
+        for code in [*plan.functions.values(), *plan.layers.values()]:
             if code.key in staged:  # functions sharing a code directory share its zip
                 continue
             staged.add(code.key)

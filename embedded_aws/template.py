@@ -23,6 +23,7 @@ import yaml
 from embedded_aws import limits
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
 from embedded_aws.events import check_template as check_eventbridge
+from embedded_aws.interpreters import HOST_LAYER_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class DeployPlan:
 
     template: dict[str, Any]
     functions: dict[str, FunctionCode] = field(default_factory=dict)
+    #: Layers the template builds from a local ContentUri: staged like function code.
+    layers: dict[str, FunctionCode] = field(default_factory=dict)
     artifact_bucket: str = "embedded-aws-artifacts"
     #: Unique per deploy, so two stacks' functions of the same logical id never share a code zip.
     plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -196,10 +199,16 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                 path = _resolve_dir(base, uri, f"State machine {logical_id}'s DefinitionUri")
                 props["Definition"] = _definition(path)
         elif kind == "AWS::Serverless::LayerVersion":
-            raise UnsupportedResourceError(
-                f"{logical_id} is an AWS::Serverless::LayerVersion: layers are not supported by the embedded "
-                "AWS yet; put the code in the function's CodeUri."
-            )
+            content_uri = props.get("ContentUri")
+            if not _is_local_path(content_uri):
+                raise TemplateError(
+                    f"Layer {logical_id} has ContentUri {content_uri!r}; the embedded AWS builds layers from "
+                    "a local directory (a path relative to the template)."
+                )
+            layer_dir = _resolve_dir(base, content_uri, f"Layer {logical_id}'s ContentUri")
+            key = f"{plan.plan_id}/layer-{logical_id}.zip"
+            props["ContentUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
+            plan.layers[logical_id] = FunctionCode(logical_id, layer_dir, key)
 
 
 def _definition(path: Path) -> Any:
@@ -319,7 +328,6 @@ UNSUPPORTED_MAPPING_PROPERTIES = {"DestinationConfig", "BisectBatchOnFunctionErr
 #: local runtime cannot honour. Others (Architectures, EphemeralStorage, VpcConfig, TracingConfig, SnapStart,
 #: LoggingConfig, KmsKeyArn, RuntimeManagementConfig) change nothing a handler can observe locally.
 _UNSUPPORTED_FUNCTION_PROPERTIES = {
-    "Layers": "layers are not supported by the embedded AWS; put the layer's code in the function's CodeUri",
     "CodeSigningConfigArn": "code signing cannot be verified locally; remove it for local runs",
     "FileSystemConfigs": "EFS file systems cannot be mounted locally",
     "ImageConfig": "container image functions need Docker, which the embedded AWS does not run",
@@ -339,8 +347,61 @@ def _unhonoured(logical_id: str, kind: str, props: dict[str, Any]) -> str | None
     return f"{logical_id} ({kind}) {problem}" if problem else None
 
 
+#: Public layers whose packages the host's environment provides, by the account and name AWS publishes
+#: them under, with the module that must be importable here.
+PUBLIC_LAYERS = {
+    re.compile(
+        r"^arn:aws[\w-]*:lambda:(?:\$\{AWS::Region\}|[\w-]+):017000801446:layer:AWSLambdaPowertoolsPython"
+    ): ("aws_lambda_powertools"),
+}
+
+
+def _layer_text(layer: Any) -> str | None:
+    """A layer reference as text: a literal ARN, or the pattern of an `Fn::Sub` one; None for a Ref/GetAtt."""
+    if isinstance(layer, str):
+        return layer
+    sub = layer.get("Fn::Sub") if isinstance(layer, dict) else None
+    if isinstance(sub, list) and sub:
+        sub = sub[0]
+    return sub if isinstance(sub, str) else None
+
+
+def _host_provided_layers(template: dict[str, Any]) -> None:
+    """Drop the public layers the host provides from functions' `Layers` (moto knows no other account's
+    layers): a function using one runs on the host's Python, where the layer's package is importable."""
+    import importlib.util
+
+    for logical_id, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") != "AWS::Lambda::Function" or not isinstance(props.get("Layers"), list):
+            continue
+        kept = []
+        for layer in props["Layers"]:
+            text = _layer_text(layer) or ""
+            module = next((m for p, m in PUBLIC_LAYERS.items() if p.match(text)), None)
+            if module is None:
+                kept.append(layer)
+            elif importlib.util.find_spec(module) is None:
+                raise UnsupportedResourceError(
+                    f"{logical_id} uses the public layer {layer}, whose package {module} is not installed "
+                    "here; install it in the environment that runs the embedded AWS."
+                )
+            else:
+                log.info("Function %s: layer %s comes from the host's %s", logical_id, layer, module)
+                props.setdefault("Environment", {}).setdefault("Variables", {})[HOST_LAYER_VARIABLE] = module
+        props["Layers"] = kept
+
+
 def _unhonoured_property(kind: str, props: dict[str, Any]) -> str | None:
     if kind == "AWS::Lambda::Function":
+        for layer in props.get("Layers") or []:
+            arn = _layer_text(layer)
+            if arn is not None:
+                return (
+                    f"property Layers: {arn} is not a layer this template builds; the embedded AWS runs "
+                    "layers from a local ContentUri (of public layers, only Powertools', from the host's "
+                    "environment)."
+                )
         for name, why in _UNSUPPORTED_FUNCTION_PROPERTIES.items():
             if props.get(name):
                 return f"property {name}: {why}."
@@ -455,6 +516,7 @@ def plan_deploy(
     pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::Partition": "aws"}
     conditions = condition_values(template, parameters, pseudo)
     check_eventbridge(template, conditions)  # names the EventBridge feature refused (events.py)
+    _host_provided_layers(template)
     check_supported(template, supported, conditions)
     unhonoured = limits.unhonoured_properties(template, conditions)
     if unhonoured:

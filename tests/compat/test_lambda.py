@@ -431,3 +431,23 @@ def test_handler_strings_may_name_a_module_by_folder_path_or_dotted_path(
 
     # When it is invoked, Then the module is imported as a package module
     assert _invoke(aws, name)["Payload"] == {"module": "handlers.orders.create"}
+
+
+def test_a_layer_the_template_builds_and_the_public_powertools_layer_are_importable(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a function with a layer from a local ContentUri (code under python/) and Powertools' public layer
+    stack = deploy_compat("lambda_layers")
+
+    # When it imports from both
+    response = aws.client("lambda").invoke(
+        FunctionName=stack.outputs["GreeterName"], Payload=json.dumps({"name": "ada", "powertools": True})
+    )
+    payload = json.loads(response["Payload"].read())
+
+    # Then the layer's python/ folder is on sys.path, as Lambda mounts it, and Powertools comes from the host
+    assert "FunctionError" not in response, payload
+    assert payload == {"greeting": "hello, ada, from python", "powertools": True, "layer_on_path": True}
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=stack.outputs["GreeterName"])
+    assert [layer["Arn"] for layer in configuration["Layers"]] == [stack.outputs["LayerArn"]]
+    assert stack.outputs["LayerArn"].endswith(":layer:shared-greetings:1")
