@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up chaos test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up chaos package test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -87,20 +87,43 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m pipeline.cli.bench
 
-# `sam build` runs these (Metadata: BuildMethod: makefile): the Lambda code without the local tools, and its
-# dependencies as Linux arm64 wheels for the target runtime, whatever Python this machine has (DESIGN.md D11).
+# `sam build` runs these (Metadata: BuildMethod: makefile), and so does `make package`: each function's
+# artifact is the Lambda code alone (no CLI, no embedded AWS); the dependencies are built once, into the
+# DependenciesLayer, as Linux arm64 wheels for the target runtime whatever Python this machine has (DESIGN.md
+# D11), pinned by the same constraints.txt the tests run with. LAMBDA_PLATFORM=host builds the same set for
+# this machine's Python instead (the artifact import test imports it in a clean interpreter).
 LAMBDA_PYTHON ?= 3.13
+LAMBDA_PLATFORM ?= arm64
 LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
 	StartChangeWorkflowFunction ValidateChangeFunction RecordChangeFunction PublishChangeFunction RejectChangeFunction \
 	ArchiveFunction NotifyFunction \
 	ExtractMetadataFunction RecordVersionFunction PublishFunction QuarantineFunction
+ifeq ($(LAMBDA_PLATFORM),host)
+LAMBDA_WHEELS :=
+else
+LAMBDA_WHEELS := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --implementation cp \
+	--python-version $(LAMBDA_PYTHON) --only-binary=:all:
+endif
+PACKAGE_DIR ?= build/package
+
 $(addprefix build-,$(LAMBDA_FUNCTIONS)):
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -r pipeline "$(ARTIFACTS_DIR)/"
 	rm -rf "$(ARTIFACTS_DIR)/pipeline/cli"
 	find "$(ARTIFACTS_DIR)/pipeline" -name __pycache__ -prune -exec rm -rf {} +
-	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform manylinux2014_aarch64 \
-		--implementation cp --python-version $(LAMBDA_PYTHON) --only-binary=:all: -r requirements-lambda.txt
+
+build-DependenciesLayer:
+	mkdir -p "$(ARTIFACTS_DIR)/python"
+	python3 -m pip install --quiet --no-compile --disable-pip-version-check --target "$(ARTIFACTS_DIR)/python" \
+		$(LAMBDA_WHEELS) -c constraints.txt -r requirements-lambda.txt
+
+package:
+	@# What `sam build` builds, without SAM: the layer and one folder per function, then their sizes.
+	rm -rf "$(PACKAGE_DIR)"
+	$(MAKE) --no-print-directory build-DependenciesLayer ARTIFACTS_DIR="$(CURDIR)/$(PACKAGE_DIR)/DependenciesLayer"
+	@for fn in $(LAMBDA_FUNCTIONS); do \
+		$(MAKE) --no-print-directory -s build-$$fn ARTIFACTS_DIR="$(CURDIR)/$(PACKAGE_DIR)/$$fn" || exit 1; done
+	@du -sh "$(PACKAGE_DIR)"/DependenciesLayer "$(PACKAGE_DIR)"/ValidateFunction "$(PACKAGE_DIR)"
 
 clean:
 	rm -rf $(VENV) .pipeline .pytest_cache .mypy_cache .ruff_cache
