@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up chaos package test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up chaos package deploy-check test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -14,6 +14,8 @@ help:
 	@echo "make chaos  files and change events under injected faults, then a redrive: nothing lost"
 	@echo "make lint   ruff, ruff format --check, mypy"
 	@echo "make bench  benchmarks (never part of the tests)"
+	@echo "make package       build the Lambda artifacts as sam build does (build/package)"
+	@echo "make deploy-check  sam validate --lint, cfn-lint, the artifact checks"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -117,12 +119,27 @@ build-DependenciesLayer:
 	python3 -m pip install --quiet --no-compile --disable-pip-version-check --target "$(ARTIFACTS_DIR)/python" \
 		$(LAMBDA_WHEELS) -c constraints.txt -r requirements-lambda.txt
 
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+
+$(SAM_STAMP): $(STAMP)
+	@# SAM CLI in its own environment: it pins boto3 and friends differently from the tested set.
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(SAM_VENV)
+	$(BIN)/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==1.170.0
+	@touch $(SAM_STAMP)
+
+deploy-check: $(STAMP) $(SAM_STAMP)
+	@# What a first deploy would trip on, caught here: cfn-lint, the template's structure, the artifact
+	@# (pinned versions, small, every handler importable alone), and SAM's own validation with its linter.
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(BIN)/pytest -q tests/template
+
 package:
 	@# What `sam build` builds, without SAM: the layer and one folder per function, then their sizes.
 	rm -rf "$(PACKAGE_DIR)"
-	$(MAKE) --no-print-directory build-DependenciesLayer ARTIFACTS_DIR="$(CURDIR)/$(PACKAGE_DIR)/DependenciesLayer"
+	$(MAKE) --no-print-directory build-DependenciesLayer ARTIFACTS_DIR="$(abspath $(PACKAGE_DIR))/DependenciesLayer"
 	@for fn in $(LAMBDA_FUNCTIONS); do \
-		$(MAKE) --no-print-directory -s build-$$fn ARTIFACTS_DIR="$(CURDIR)/$(PACKAGE_DIR)/$$fn" || exit 1; done
+		$(MAKE) --no-print-directory -s build-$$fn ARTIFACTS_DIR="$(abspath $(PACKAGE_DIR))/$$fn" || exit 1; done
 	@du -sh "$(PACKAGE_DIR)"/DependenciesLayer "$(PACKAGE_DIR)"/ValidateFunction "$(PACKAGE_DIR)"
 
 clean:
