@@ -142,10 +142,13 @@ $(SAM_STAMP): $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==1.170.0
 	@touch $(SAM_STAMP)
 
-deploy-check: $(STAMP) $(SAM_STAMP)
-	@# What a first deploy would trip on, caught here: cfn-lint, the template's structure, the artifact
-	@# (pinned versions, small, every handler importable alone), and SAM's own validation with its linter.
+deploy-check: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
+	@# What a first deploy would trip on, caught here: SAM's own validation with its linter, the security
+	@# scan, cfn-lint and the template's structure, and the artifact (pinned versions, small, every handler
+	@# importable alone).
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
+		--framework cloudformation -f template.yaml
 	$(BIN)/pytest -q tests/template
 
 package:
