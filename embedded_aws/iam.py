@@ -252,6 +252,8 @@ class Authority:
                 text = self._topic_policy(region, resource.split(":", 6)[:6])
             elif service == "lambda" and rest.startswith("function:"):
                 text = self._function_policy(region, rest.split(":")[1])
+            elif service == "kms" and rest.startswith("key/"):
+                text = self._key_policy(region, rest.removeprefix("key/"))
             elif service == "iam" and rest.startswith("role/"):
                 role = self._role(resource)
                 text = _text(role.assume_role_policy_document) if role else ""
@@ -278,6 +280,41 @@ class Authority:
 
         topic = sns_backends[self.account][region].topics.get(":".join(parts))
         return topic.policy if topic is not None else ""
+
+    def _key_policy(self, region: str, key_id: str) -> str:
+        from moto.kms.models import kms_backends
+
+        key = kms_backends[self.account][region].keys.get(key_id)
+        return _text(key.policy) if key is not None else ""  # CloudFormation's KeyPolicy stays a dict
+
+    def topic_key(self, topic_arn: str) -> str | None:
+        """The ARN of the KMS key a topic encrypts with (its `KmsMasterKeyId`), or None."""
+        from moto.kms.models import kms_backends
+        from moto.sns.models import sns_backends
+
+        region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else self.region
+        topic = sns_backends[self.account][region].topics.get(topic_arn)
+        key_id = str(getattr(topic, "kms_master_key_id", "") or "")
+        if not key_id:
+            return None
+        if key_id.startswith("alias/aws/"):
+            return None  # an AWS managed key: its policy admits the account's principals through the service
+        try:
+            resolved = kms_backends[self.account][region].any_id_to_key_id(key_id)
+        except (KeyError, LookupError):
+            resolved = key_id.rsplit("/", 1)[-1]
+        return f"arn:aws:kms:{region}:{self.account}:key/{resolved}"
+
+    def key_checks(self, checks: list[Check]) -> list[Check]:
+        """What publishing to an encrypted topic needs besides sns:Publish: the key's data keys, as on AWS
+        (`kms:GenerateDataKey*` and `kms:Decrypt` on the topic's key)."""
+        found = []
+        for check in checks:
+            if check.action == "sns:Publish" and check.resource:
+                key = self.topic_key(check.resource)
+                if key:
+                    found += [Check("kms:GenerateDataKey", key), Check("kms:Decrypt", key)]
+        return found
 
     def _function_policy(self, region: str, name: str) -> str:
         from moto.awslambda.models import lambda_backends
@@ -475,7 +512,10 @@ def check_notification_destinations(bucket: Any, configuration: Mapping[str, Any
         entries = configuration.get(section) or []
         for entry in entries if isinstance(entries, list) else [entries]:
             arn = str(entry.get(key) or "")
-            if arn and not authority.service_may("s3.amazonaws.com", Check(action, arn), bucket_arn):
+            needed = [Check(action, arn)]
+            if noun == "topic":
+                needed += authority.key_checks(needed)
+            if arn and not all(authority.service_may("s3.amazonaws.com", c, bucket_arn) for c in needed):
                 from moto.s3.exceptions import InvalidArgumentError
 
                 verb = {"topic": "publish notifications", "queue": "send messages", "function": "invoke it"}[

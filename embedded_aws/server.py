@@ -360,7 +360,10 @@ class AwsErrorMiddleware:
         injected = self._injected_fault(request, start_response)
         if injected is not None:
             return injected
-        refused = self._refused(request, start_response)
+        try:
+            refused = self._refused(request, start_response)
+        except Exception as exc:  # noqa: BLE001 - a fault while authorizing is an AWS-shaped InternalFailure
+            return self._exception(request, exc, start_response)
         if refused is not None:
             return refused
         if request.signing_name == "s3" and self._s3_unimplemented(environ):
@@ -458,6 +461,8 @@ class AwsErrorMiddleware:
         found = actions.checks(call)
         if not found:
             return None
+        if request.signing_name == "sns":
+            found += authority.key_checks(found)
         extra = {"aws:SourceIp": str(request.environ.get("REMOTE_ADDR", "127.0.0.1"))}
         if str(request.environ.get("HTTP_X_FORWARDED_PROTO", "")).lower() == "http":
             extra["aws:SecureTransport"] = "false"
@@ -466,6 +471,8 @@ class AwsErrorMiddleware:
         except iam.AccessDeniedError as denied:
             model = request.model()
             status, code = _denial_shape(request.signing_name)
+            if request.signing_name == "sns" and denied.action.startswith("kms:"):
+                status, code = 400, "KMSAccessDenied"  # SNS's answer when the topic's key refuses the caller
             log.info("IAM refused %s: %s", call.operation or denied.action, denied)
             return self._answer(request, model, call.operation, status, code, str(denied), start_response)
         return None

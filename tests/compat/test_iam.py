@@ -68,6 +68,23 @@ def test_an_action_the_role_lacks_is_access_denied_naming_action_and_resource(
     )
 
 
+def test_publishing_to_an_encrypted_topic_needs_its_key_as_well(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a function allowed sns:Publish on a topic encrypted with a customer managed key, not the key
+    stack = deploy_compat("iam_least_privilege")
+
+    # When it publishes
+    payload, error = _invoke(aws, stack.outputs["ReaderName"], {"action": "publish"})
+
+    # Then SNS refuses it as AWS does: the key's data keys are the caller's to ask for
+    assert error == "Unhandled"
+    assert "(KMSAccessDenied) when calling the Publish operation" in payload["errorMessage"]
+    assert (
+        "not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:" in payload["errorMessage"]
+    )
+
+
 def test_a_missing_key_is_access_denied_to_a_role_that_may_not_list_the_bucket(
     aws: EmbeddedAws, deploy_compat: DeployCompat
 ) -> None:
@@ -176,6 +193,11 @@ def test_a_sync_child_workflow_needs_the_rule_permissions_step_functions_documen
             r"Resource Inbox \(AWS::S3::Bucket\) failed to create: .*"
             "Unable to validate the following destination configurations",
             id="s3-to-sns-without-topic-policy",
+        ),
+        pytest.param(
+            "topic_key_without_s3.yaml",
+            "Unable to validate the following destination configurations",
+            id="s3-to-encrypted-sns-whose-key-refuses-s3",
         ),
         pytest.param(
             "untrusted_role.yaml",

@@ -11,6 +11,9 @@ sts = boto3.client("sts")
 
 def handler(event, context):
     action = event["action"]
+    if action == "publish":
+        boto3.client("sns").publish(TopicArn=os.environ["SEALED_TOPIC"], Message="sealed")
+        return {"published": True}
     if action == "whoami":
         return {"arn": sts.get_caller_identity()["Arn"]}
     if action == "read":
