@@ -99,7 +99,7 @@ def test_malformed_batch_response_fails_the_whole_batch(aws: EmbeddedAws, deploy
     attempts = stack.outputs["AttemptsBucketName"]
 
     def batch_of(body: str) -> set[str]:
-        """The bodies of the first batch that held `body` (SQS may split a send between two pollers)."""
+        """The bodies of every batch that held `body` (SQS may split one send between two pollers)."""
         keys = _keys(aws, attempts)
         requests = {k.split("/")[1] for k in keys if k.startswith("members/") and k.endswith(f"/{body}")}
         return {k.split("/", 2)[2] for k in keys for r in requests if k.startswith(f"members/{r}/")}
@@ -115,7 +115,11 @@ def test_malformed_batch_response_fails_the_whole_batch(aws: EmbeddedAws, deploy
             ],
         )
         good, malformed = f"good-{pair}", f"malformed-{pair}"
-        assert poll_until(lambda g=good, m=malformed: g in batch_of(g) and m in batch_of(m), timeout_s=30)
+
+        def both_recorded(g: str = good, m: str = malformed) -> bool:
+            return g in batch_of(g) and m in batch_of(m)
+
+        assert poll_until(both_recorded, timeout_s=30)
         if {malformed, good} <= batch_of(good):
             shared = pair
             break
