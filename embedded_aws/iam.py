@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -100,11 +101,17 @@ class Authority:
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, str], Session] = {}
         self._by_key: dict[str, Principal] = {}
-        self._compiled: dict[str, tuple[Any, tuple[Statement, ...], tuple[Statement, ...] | None]] = {}
+        #: Per role: its policies' fingerprint, its inline documents, its compiled statements and boundary.
+        self._compiled: dict[
+            str, tuple[Any, tuple[Any, ...], tuple[Statement, ...], tuple[Statement, ...] | None]
+        ] = {}
 
     # --- sessions --------------------------------------------------------------------------------------
-    def session(self, role_arn: str, service: str, session_name: str) -> Session:
-        """Credentials of `role_arn` for `service` (the same ones while the role's trust admits it)."""
+    def session(
+        self, role_arn: str, service: str, session_name: str, source_arn: str | None = None
+    ) -> Session:
+        """Credentials of `role_arn` for `service` acting for `source_arn` (the function or state machine,
+        None when unknown), the same ones each time once the role's trust admitted it."""
         key = (role_arn, session_name)
         with self._lock:
             known = self._sessions.get(key)
@@ -113,7 +120,7 @@ class Authority:
         role = self._role(role_arn)
         if role is None:
             raise RoleNotAssumableError(f"The role {role_arn} does not exist.")
-        self.require_trust(role, service)
+        self.require_trust(role, service, source_arn)
         from moto.sts.models import sts_backends
 
         backend = sts_backends[self.account]["aws"]
@@ -137,14 +144,29 @@ class Authority:
             self._by_key[issued.access_key_id] = principal
             return self._sessions[key]
 
-    def require_trust(self, role: Any, service: str) -> None:
-        """Raise unless the role's trust policy lets `service` assume it."""
+    def require_trust(self, role: Any, service: str, source_arn: str | None = None) -> None:
+        """Raise unless the role's trust policy lets `service`, acting for `source_arn`, assume it. When the
+        source is not known here, conditions on it are not held against the trust."""
         statements = policy.compile_policy(_text(role.assume_role_policy_document), resource_based=True)
+        context = {"aws:SourceAccount": self.account}
+        if source_arn:
+            context["aws:SourceArn"] = source_arn
+        else:
+            statements = tuple(
+                dataclasses.replace(
+                    st,
+                    condition={
+                        op: {k: v for k, v in entries.items() if k.lower() != "aws:sourcearn"}
+                        for op, entries in st.condition.items()
+                    },
+                )
+                for st in statements
+            )
         decision = policy.decide(
             policy.service_principal(service, self.account),
             "sts:AssumeRole",
             role.arn,
-            {"aws:SourceAccount": self.account},
+            context,
             resource_policy=statements,
         )
         if not decision.allowed:
@@ -188,7 +210,7 @@ class Authority:
 
     def _role(self, role_arn: str) -> Any:
         name = _role_name(role_arn)
-        for role in self._iam().roles.values():
+        for role in list(self._iam().roles.values()):  # a snapshot: a deploy may add roles meanwhile
             if role.name == name:
                 return role
         return None
@@ -203,15 +225,21 @@ class Authority:
             return (), None  # a deleted role allows nothing
         managed = dict(role.managed_policies)
         extra = getattr(role, "embedded_managed_arns", ())
+        inline = tuple(role.policies.items())
+        # The documents themselves, compared by identity, tell a changed policy (put_role_policy stores anew).
         fingerprint = (
-            tuple((name, id(doc)) for name, doc in role.policies.items()),
+            tuple(name for name, _ in inline),
             tuple((arn, p.default_version_id) for arn, p in managed.items()),
             tuple(extra),
             role.permissions_boundary_arn,
         )
         cached = self._compiled.get(role.arn)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1], cached[2]
+        if (
+            cached is not None
+            and cached[0] == fingerprint
+            and all(a is b for a, b in zip(cached[1], (doc for _, doc in inline), strict=True))
+        ):
+            return cached[2], cached[3]
         statements: list[Statement] = []
         for document in role.policies.values():
             statements.extend(policy.compile_policy(_text(document), resource_based=False))
@@ -223,11 +251,11 @@ class Authority:
                 self._managed_document(role.permissions_boundary_arn), resource_based=False
             )
         compiled = tuple(statements)
-        self._compiled[role.arn] = (fingerprint, compiled, boundary)
+        self._compiled[role.arn] = (fingerprint, tuple(doc for _, doc in inline), compiled, boundary)
         return compiled, boundary
 
     def _managed_document(self, arn: str) -> str:
-        for managed in self._iam().managed_policies.values():
+        for managed in list(self._iam().managed_policies.values()):
             if managed.arn == arn:
                 version = next((v for v in managed.versions if v.is_default), None)
                 return _text(version.document) if version is not None else ""
@@ -360,6 +388,8 @@ class Authority:
             identity=identity,
             boundary=boundary,
             resource_policy=self.resource_policy(check.resource),
+            # a key is used, and a role assumed, only when its own policy allows it too
+            resource_required=check.action.startswith(("kms:", "sts:AssumeRole")),
         )
 
     def require(
@@ -418,15 +448,24 @@ def requester_principal_id() -> str | None:
     return f"AWS:{principal.user_id}"
 
 
+_identities: Authority | None = None
+
+
 def current() -> Authority | None:
     """The authority enforcing IAM, or None when IAM is off."""
     return _current
 
 
-def install(authority: Authority | None) -> None:
-    """Turn enforcement on (an Authority) or off (None)."""
-    global _current  # noqa: PLW0603 - one embedded AWS per process
-    _current = authority
+def identities() -> Authority | None:
+    """The authority that names callers, enforcing or not (None: no embedded AWS runs)."""
+    return _identities
+
+
+def install(authority: Authority | None, *, enforce: bool = True) -> None:
+    """Name callers with `authority` (None: stop), and enforce IAM with it unless `enforce` is false."""
+    global _current, _identities  # noqa: PLW0603 - one embedded AWS per process
+    _identities = authority
+    _current = authority if enforce else None
 
 
 # --- checks AWS makes when things are configured ----------------------------------------------------
@@ -448,7 +487,13 @@ def check_function(spec: Mapping[str, Any]) -> None:
         try:
             if role is None:
                 raise RoleNotAssumableError(f"The role {role_arn} does not exist.")
-            authority.require_trust(role, "lambda.amazonaws.com")
+            name = str(spec.get("FunctionName") or "")
+            source = (
+                name
+                if name.startswith("arn:")
+                else f"arn:aws:lambda:{authority.region}:{authority.account}:function:{name}"
+            )
+            authority.require_trust(role, "lambda.amazonaws.com", source)
         except RoleNotAssumableError as exc:
             log.info("CreateFunction %s refused: %s", spec.get("FunctionName"), exc)
             raise InvalidParameterValueException(_CANNOT_ASSUME) from exc

@@ -139,6 +139,8 @@ _NEGATED = {
     "ArnNotEquals": "ArnEquals",
     "ArnNotLike": "ArnLike",
     "NotIpAddress": "IpAddress",
+    "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
 }
 
 
@@ -155,26 +157,24 @@ def _one_condition(operator: str, key: str, expected: list[str], context: Mappin
         return (not actual) == wanted_absent
     negated_of = _NEGATED.get(base)
     if not actual:
-        # An absent key: a negated operator, IfExists or ForAllValues holds; anything else fails.
-        return bool(negated_of) or if_exists or qualifier == "ForAllValues"
+        # An absent key: ForAllValues holds (no value fails it), ForAnyValue fails (no value matches it);
+        # otherwise a negated operator or IfExists holds, anything else fails.
+        if qualifier:
+            return qualifier == "ForAllValues"
+        return bool(negated_of) or if_exists
 
-    def any_match(value: str) -> bool:
-        positive = negated_of or base
-        results = [_value_matches(positive, value, e) for e in expected]
-        return any(r is True for r in results)
+    def matches(value: str) -> bool:
+        """Whether one request value satisfies the operator (a negated one: matches none of the values)."""
+        hit = any(_value_matches(negated_of or base, value, e) is True for e in expected)
+        return not hit if negated_of else hit
 
     if qualifier == "ForAllValues":
-        holds = all(any_match(v) for v in actual)
-        return not holds if negated_of else holds
+        return all(matches(v) for v in actual)
     if qualifier == "ForAnyValue":
-        holds = any(any_match(v) for v in actual)
-        return not holds if negated_of else holds
+        return any(matches(v) for v in actual)
     if negated_of:
-        return not any(any_match(v) for v in actual)
-    if base in ("NumericNotEquals", "DateNotEquals"):
-        family = "Numeric" if base.startswith("Numeric") else "Date"
-        return not any(_value_matches(family + "Equals", v, e) for v in actual for e in expected)
-    return any(_value_matches(base, v, e) is True for v in actual for e in expected)
+        return all(matches(v) for v in actual)
+    return any(matches(v) for v in actual)
 
 
 def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bool:
@@ -228,10 +228,10 @@ def _principal_matches(kind: str, value: str, principal: Principal, for_allow: b
         return True
     if kind == "Service":
         return principal.service is not None and value.lower() == principal.service.lower()
+    if kind == "AWS" and value == "*":
+        return True  # the same as "Principal": "*": anyone, services included
     if kind != "AWS" or principal.service:
         return False
-    if value == "*":
-        return True
     account_wide = value in (principal.account, f"arn:aws:iam::{principal.account}:root")
     if account_wide:
         return principal.admin or not for_allow
@@ -327,9 +327,12 @@ def decide(
     identity: Sequence[Statement] = (),
     boundary: Sequence[Statement] | None = None,
     resource_policy: Sequence[Statement] = (),
+    resource_required: bool = False,
 ) -> Decision:
     """AWS's policy evaluation for one account: explicit deny, then allow by identity (within the boundary)
-    or by a resource-based policy that names the principal, else implicit deny."""
+    or by a resource-based policy that names the principal, else implicit deny. With `resource_required`
+    (KMS key policies, role trust policies) the resource policy must allow too: naming the principal allows,
+    naming the account hands the decision to the identity-based policies, naming neither refuses."""
     considered_identity = not (principal.admin or principal.service)
     if considered_identity:
         for statement in identity:
@@ -342,6 +345,15 @@ def decide(
             and statement.applies(action, resource, context)
         ):
             return Decision(False, "with an explicit deny in a resource-based policy")
+    if resource_required and not principal.admin:
+        delegated = any(
+            st.effect == "Allow"
+            and st.names(principal, for_allow=False)
+            and st.applies(action, resource, context)
+            for st in resource_policy
+        )
+        if not delegated:
+            return Decision(False, f"because no resource-based policy allows the {action} action")
     if principal.admin:
         return ALLOWED
     for statement in resource_policy:

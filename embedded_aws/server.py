@@ -20,6 +20,7 @@ is recorded in an `ErrorLog`, so tests can fail on an internal failure nobody ex
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import logging
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
-from xml.sax.saxutils import escape, unescape
+from xml.sax.saxutils import escape
 
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from botocore.model import OperationNotFoundError
@@ -263,10 +264,8 @@ def _call(request: _Request, account: str) -> actions.Call:
         operation = str(environ["PATH_INFO"]).rsplit("/", 1)[-1]
     if request.signing_name == "s3" and environ.get("REQUEST_METHOD") == "POST" and "delete" in query:
         raw = _peek_body(environ)
-        params = {
-            "keys": [unescape(k.decode("utf-8", "replace")) for k in re.findall(rb"<Key>(.*?)</Key>", raw)]
-        }
-    if not operation and request.signing_name not in ("s3", "lambda") and "xml" not in content_type:
+        params = {"objects": _deleted_objects(raw)}
+    if not operation and request.signing_name != "s3" and "xml" not in content_type:
         operation, _ = request.action(request.model())
     return actions.Call(
         service=request.signing_name,
@@ -279,6 +278,18 @@ def _call(request: _Request, account: str) -> actions.Call:
         headers=headers,
         params=params,
     )
+
+
+def _deleted_objects(body: bytes) -> list[tuple[str, str | None]]:
+    """The (key, version id) pairs of a DeleteObjects request."""
+    found = []
+    for element in re.findall(rb"<Object>(.*?)</Object>", body, re.S):
+        key = re.search(rb"<Key>(.*?)</Key>", element, re.S)
+        version = re.search(rb"<VersionId>(.*?)</VersionId>", element, re.S)
+        if key is not None:
+            text = html.unescape(key.group(1).decode("utf-8", "replace"))
+            found.append((text, version.group(1).decode() if version is not None else None))
+    return found
 
 
 def _peek_body(environ: dict[str, Any]) -> bytes:
@@ -449,12 +460,15 @@ class AwsErrorMiddleware:
 
     def _refused(self, request: _Request, start_response: StartResponse) -> list[bytes] | None:
         """The service's AccessDenied when IAM refuses the request (`iam`), or None."""
-        authority = iam.current()
         iam.set_requester(None)
-        if authority is None or not request.signing_name:
+        naming = iam.identities()
+        if naming is None or not request.signing_name:
             return None
-        principal = request.principal = authority.principal(request.access_key)
-        iam.set_requester(principal)
+        principal = request.principal = naming.principal(request.access_key)
+        iam.set_requester(principal)  # S3 events name the uploader even when IAM is off
+        authority = iam.current()
+        if authority is None:
+            return None
         if principal.admin and request.signing_name not in _ADMIN_CHECKED:
             return None  # the root: only a resource-based policy's explicit deny refuses it
         call = _call(request, authority.account)

@@ -195,7 +195,7 @@ class EmbeddedAws:
         stepfunctions.install()
         sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
         patches.install(self)
-        iam.install(iam.Authority(self.region) if self.enforce_iam else None)
+        iam.install(iam.Authority(self.region), enforce=self.enforce_iam)
         limits.install()  # SNS/SQS message sizes as AWS counts them
         sqs.install()  # FIFO order and dedup, DLQ source of each message, DLQ redrive move tasks
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -325,7 +325,7 @@ class EmbeddedAws:
         config = dataclasses.replace(config, layer_dirs=self._layer_dirs(function))
         authority = iam.current()
         if authority is not None and function.role:
-            session = authority.session(function.role, "lambda.amazonaws.com", name)
+            session = authority.session(function.role, "lambda.amazonaws.com", name, function.function_arn)
             config = dataclasses.replace(config, credentials=session.environment())
         if self.runtime.has(name) and self.runtime.pool(name).config == config:
             return  # unchanged: keep the warm workers

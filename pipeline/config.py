@@ -24,6 +24,8 @@ class Settings(BaseModel):
     change_events_topic_arn: str = ""
     archive_bucket: str = ""
     public_base_url: str = ""
+    #: The UploaderRole's unique id: only its sessions own what they upload (`pipeline.logic.owners`).
+    uploader_role_id: str = ""
     user_notifications_topic_arn: str = ""
     idempotency_table: str = ""
     notify_dead_letter_queue_url: str = ""
@@ -52,6 +54,7 @@ class Settings(BaseModel):
             "change_events_topic_arn": "CHANGE_EVENTS_TOPIC_ARN",
             "archive_bucket": "ARCHIVE_BUCKET",
             "public_base_url": "PUBLIC_BASE_URL",
+            "uploader_role_id": "UPLOADER_ROLE_ID",
             "user_notifications_topic_arn": "USER_NOTIFICATIONS_TOPIC_ARN",
             "idempotency_table": "IDEMPOTENCY_TABLE",
             "notify_dead_letter_queue_url": "NOTIFY_DEAD_LETTER_QUEUE_URL",

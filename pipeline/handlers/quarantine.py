@@ -63,7 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         collection, name = parse_upload_key(ref.key)
     except PermanentError:
         collection, name = "none", ref.key.rsplit("/", 1)[-1]  # SNS refuses empty attribute values
-    owners = ownership(ref.uploader, _claimed_owner(ref))
+    owners = ownership(ref.uploader, _claimed_owner(ref), settings().uploader_role_id)
     failed = {
         "event": "failed",
         "event_id": f"failed:{item}:{ref.version_id or 'null'}",

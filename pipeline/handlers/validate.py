@@ -39,4 +39,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("refused", extra={"reason": refused.reason, "detail": refused.message})
         raise
     metrics.add_metric(name="FilesValidated", unit=MetricUnit.Count, value=1)
-    return validated_upload(ref, data, image, head.metadata).model_dump(mode="json")
+    upload = validated_upload(ref, data, image, head.metadata, settings().uploader_role_id)
+    return upload.model_dump(mode="json")

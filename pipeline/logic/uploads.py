@@ -22,17 +22,21 @@ def check_size(size: int, max_bytes: int) -> None:
         raise PermanentError(f"The file has {size} bytes; the limit is {max_bytes}.", reason="too_large")
 
 
-def user_metadata(metadata: Mapping[str, str], uploader: str | None = None) -> UserMetadata:
+def user_metadata(
+    metadata: Mapping[str, str], uploader: str | None = None, uploader_role_id: str = ""
+) -> UserMetadata:
     """The optional `title`, `author`, `category` an uploader set as S3 user metadata, and the owner its
     identity stands for (`pipeline.logic.owners`): an `owner` in the metadata is never believed."""
     fields = ("title", "author", "category")
     return UserMetadata(
         **{f: metadata[f].strip()[:MAX_METADATA_CHARS] for f in fields if metadata.get(f, "").strip()},
-        owner=owner_of(uploader),
+        owner=owner_of(uploader, uploader_role_id),
     )
 
 
-def validated_upload(ref: ObjectRef, data: bytes, image: ImageInfo, metadata: Mapping[str, str]) -> Upload:
+def validated_upload(
+    ref: ObjectRef, data: bytes, image: ImageInfo, metadata: Mapping[str, str], uploader_role_id: str = ""
+) -> Upload:
     """The record every later step works from: where the object is, what it is, and whose item it is."""
     collection, name = parse_upload_key(ref.key)
     return Upload(
@@ -43,6 +47,6 @@ def validated_upload(ref: ObjectRef, data: bytes, image: ImageInfo, metadata: Ma
         image=image,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        user=user_metadata(metadata, ref.uploader),
-        ignored_owner_claim=ownership(ref.uploader, metadata.get("owner")).ignored_claim,
+        user=user_metadata(metadata, ref.uploader, uploader_role_id),
+        ignored_owner_claim=ownership(ref.uploader, metadata.get("owner"), uploader_role_id).ignored_claim,
     )

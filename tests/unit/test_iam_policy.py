@@ -136,6 +136,61 @@ def test_a_permissions_boundary_caps_what_the_identity_policy_allows() -> None:
     assert write.reason == "because no permissions boundary allows the s3:PutObject action"
 
 
+def test_a_key_or_a_role_is_used_only_when_its_own_policy_allows_it_too() -> None:
+    # Given a role allowed kms:Decrypt by its identity policy, and two key policies: one delegating to the
+    # account's IAM policies, one admitting only another role
+    identity = _identity({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+    delegating = _resource(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    other = _resource(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/Other"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+
+    # When the role decrypts under each
+    through_iam = decide(
+        SESSION, "kms:Decrypt", key, {}, identity=identity, resource_policy=delegating, resource_required=True
+    )
+    not_admitted = decide(
+        SESSION, "kms:Decrypt", key, {}, identity=identity, resource_policy=other, resource_required=True
+    )
+
+    # Then only the key policy that admits the account lets its IAM policy decide
+    assert through_iam.allowed
+    assert not_admitted.reason == "because no resource-based policy allows the kms:Decrypt action"
+
+
+def test_aws_star_in_a_resource_policy_admits_services_too() -> None:
+    # Given an older-style queue policy: Principal {"AWS": "*"} limited by the topic's ARN
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:events"
+    policy = _resource(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "sqs:SendMessage",
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+        }
+    )
+
+    # When SNS delivers for that topic, Then it is allowed, as on AWS
+    sns = service_principal("sns.amazonaws.com", ACCOUNT)
+    assert decide(
+        sns, "sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q", {"aws:SourceArn": topic}, resource_policy=policy
+    ).allowed
+
+
 @pytest.mark.parametrize(
     ("condition", "context", "holds"),
     [
@@ -159,6 +214,10 @@ def test_a_permissions_boundary_caps_what_the_identity_policy_allows() -> None:
         ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {"aws:TagKeys": ["a", "c"]}, False),
         ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {}, True),
         ({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::in-*"}}, {"aws:SourceArn": "arn:aws:s3:::in-box"}, True),
+        ({"ForAllValues:StringNotEquals": {"aws:TagKeys": ["a"]}}, {"aws:TagKeys": ["a", "b"]}, False),
+        ({"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["a"]}}, {"aws:TagKeys": ["a", "b"]}, True),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}}, {}, False),
+        ({"NumericNotEquals": {"s3:max-keys": "10"}}, {}, True),
     ],
 )
 def test_condition_operators_behave_as_iam_documents(

@@ -6,12 +6,15 @@ import pytest
 
 from pipeline.logic.owners import Ownership, owner_of, ownership
 
+UPLOADER = "AROAJ2EXAMPLE7Q"  # the UploaderRole's unique id
+
 
 @pytest.mark.parametrize(
     ("principal_id", "owner"),
     [
         ("AWS:AROAJ2EXAMPLE7Q:ada", "ada"),
         ("AWS:AROAJ2EXAMPLE7Q:Ada.Lovelace@example.com", "ada.lovelace@example.com"),
+        ("AWS:AROAOTHERROLE99:ada", None),  # a session of another role (CI, a function, SSO)
         ("AWS:AIDAJDPLRKLG7UEXAMPLE", None),  # an IAM user: not an uploader session
         ("AWS:123456789012", None),  # the account's root
         ("AWS:AROAJ2EXAMPLE7Q:a", None),  # shorter than STS allows
@@ -24,7 +27,7 @@ def test_the_owner_is_the_role_session_name_of_the_uploader(
     principal_id: str | None, owner: str | None
 ) -> None:
     # Given an S3 event's principal id, When the rule reads it, Then it names the owner or nobody
-    assert owner_of(principal_id) == owner
+    assert owner_of(principal_id, UPLOADER) == owner
 
 
 def test_a_claim_is_reported_only_when_it_names_someone_else() -> None:
@@ -32,7 +35,11 @@ def test_a_claim_is_reported_only_when_it_names_someone_else() -> None:
     eve = "AWS:AROAJ2EXAMPLE7Q:eve"
 
     # When ownership is decided, Then the identity wins and only the false claim is reported
-    assert ownership(eve, None) == Ownership(owner="eve")
-    assert ownership(eve, " EVE ") == Ownership(owner="eve")
-    assert ownership(eve, "ada") == Ownership(owner="eve", ignored_claim="ada")
-    assert ownership("AWS:AIDAJDPLRKLG7UEXAMPLE", "ada") == Ownership(owner=None, ignored_claim="ada")
+    assert ownership(eve, None, UPLOADER) == Ownership(owner="eve")
+    assert ownership(eve, " EVE ", UPLOADER) == Ownership(owner="eve")
+    assert ownership(eve, "ada", UPLOADER) == Ownership(owner="eve", ignored_claim="ada")
+    assert ownership("AWS:AIDAJDPLRKLG7UEXAMPLE", "ada", UPLOADER) == Ownership(
+        owner=None, ignored_claim="ada"
+    )
+    # ...and a claim is never kept whole
+    assert ownership(eve, "x" * 500, UPLOADER).ignored_claim == "x" * 64

@@ -99,8 +99,8 @@ def test_user_metadata_keeps_the_known_fields_and_takes_the_owner_from_identity_
     metadata = {"title": " Tom ", "owner": "ada", "secret": "x", "author": " "}
 
     # When read, Then the owner is the session's name (or nobody), never the claim
-    by_eve = user_metadata(metadata, "AWS:AROAEXAMPLE123:Eve")
-    by_user = user_metadata(metadata, "AWS:AIDAEXAMPLE456")
+    by_eve = user_metadata(metadata, "AWS:AROAEXAMPLE123:Eve", "AROAEXAMPLE123")
+    by_user = user_metadata(metadata, "AWS:AIDAEXAMPLE456", "AROAEXAMPLE123")
     assert by_eve.model_dump() == {"title": "Tom", "author": None, "category": None, "owner": "eve"}
     assert by_user.owner is None
 
