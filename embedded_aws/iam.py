@@ -408,8 +408,9 @@ class Authority:
         principal = policy.service_principal(service, self.account)
         source_account = self.account
         context = self.context(principal, {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account})
-        # SNS's and S3's own older condition keys, still in many templates
-        context["aws:SourceOwner"] = source_account
+        if service in _SOURCE_OWNER_SERVICES:
+            # SNS's older key, which these services send: the topic's default policy admits them by it
+            context["aws:SourceOwner"] = source_account
         return self.decide(principal, check, context).allowed
 
     def role_may(self, role_arn: str, checks: list[Check]) -> Check | None:
@@ -420,6 +421,11 @@ class Authority:
             if not self.decide(principal, check, context).allowed:
                 return check
         return None
+
+
+#: Services whose requests carry `AWS:SourceOwner` (S3 sends only aws:SourceArn/SourceAccount, so a topic's
+#: default policy, conditioned on SourceOwner, does not admit it: "Unable to validate ... destination").
+_SOURCE_OWNER_SERVICES = frozenset({"cloudwatch.amazonaws.com"})
 
 
 def _text(document: Any) -> str:
