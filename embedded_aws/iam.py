@@ -3,8 +3,8 @@
 - **Who asks.** Each function's workers hold credentials of its execution role, issued by the embedded STS
   (`AssumeRole`, session name = the function's name), after the role's trust policy is checked to admit
   `lambda.amazonaws.com`; a state machine's tasks act as its role (`states.amazonaws.com`). Any other access
-  key (the CLI's, the tests', `testing`) is the account root: an admin, which only an explicit deny in a
-  resource-based policy can refuse.
+  key (the CLI's, the tests', `testing`) is the account root: an admin, which only an explicit deny in an S3
+  bucket policy refuses (other services' resource policies are not evaluated for it).
 - **What is checked.** Every request that reaches the server: its actions and resources (`actions.py`),
   against the role's inline and managed policies, its permissions boundary, and the resource-based policy
   of the bucket, queue, topic, function or role it acts on (`policy.py`). A refusal is the service's own
