@@ -1094,6 +1094,8 @@ def _chaos_tables(report: Any) -> None:
     console.print(table)
     for line in [*report.lost, *report.wrong, *report.duplicated, *report.redrive_failures]:
         errors.print(f"[red]✗[/] {escape(line)}")
+    for line in report.failed_workflows:
+        errors.print(f"  workflow {escape(line)}")
     if report.ok:
         console.print("[green]✓[/] nothing lost, nothing duplicated; the public JSON equals the model.")
 

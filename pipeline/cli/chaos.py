@@ -181,6 +181,8 @@ class ChaosReport:
     wrong: list[str] = field(default_factory=list)  # files with another outcome than expected
     duplicated: list[str] = field(default_factory=list)  # items whose versions are not exactly their uploads
     still_parked: dict[str, int] = field(default_factory=dict)  # failure queues not empty at the end
+    #: When something is lost: the workflow executions that ended failed, from their log groups (why).
+    failed_workflows: list[str] = field(default_factory=list)
 
     @property
     def recovered(self) -> int:
@@ -239,12 +241,41 @@ class _Watch:
         self._seen: dict[int, str | None] = {}  # outcome → its item document's ETag when last looked at
         failure = {q.url for q in dlq.failure_queues(stack)}
         resources = stack.client("cloudformation").get_paginator("list_stack_resources")
+        summaries = [
+            r for page in resources.paginate(StackName=stack_name) for r in page["StackResourceSummaries"]
+        ]
         self.work_queues = [
             r["PhysicalResourceId"]
-            for page in resources.paginate(StackName=stack_name)
-            for r in page["StackResourceSummaries"]
+            for r in summaries
             if r["ResourceType"] == "AWS::SQS::Queue" and r["PhysicalResourceId"] not in failure
         ]
+        self.workflow_logs = [
+            r["PhysicalResourceId"]
+            for r in summaries
+            if r["ResourceType"] == "AWS::Logs::LogGroup"
+            and r["LogicalResourceId"].endswith("WorkflowLogGroup")
+        ]
+
+    def failed_workflows(self) -> list[str]:
+        """Each workflow execution that ended failed, timed out or aborted, as its log group says (the
+        workflows log errors by default): where lost work stopped."""
+        logs = self.stack.client("logs")
+        found = []
+        for group in self.workflow_logs:
+            for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+                for event in page.get("events", []):
+                    try:
+                        entry = json.loads(event["message"])
+                    except ValueError:
+                        continue
+                    if entry.get("type") in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+                        details = entry.get("details") or {}
+                        cause = str(details.get("cause") or "")[:160]
+                        found.append(
+                            f"{entry['type']} {entry.get('execution_arn', '?')[-12:]}: "
+                            f"{details.get('error', '?')}: {cause}"
+                        )
+        return found
 
     def in_queues(self) -> int:
         """Messages in the work queues: visible, in flight or delayed."""
@@ -474,4 +505,6 @@ def run(
         last = watch.wait(outcomes, timeout_s, quiet_s=QUIET_S)
     report.recover_s = time.monotonic() - recovering
     _judge(stack, report, files, outcomes, last)
+    if report.lost:
+        report.failed_workflows = watch.failed_workflows()
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from rich.console import Console
@@ -76,3 +77,36 @@ def test_the_report_reads_in_80_columns_and_is_not_ok_when_anything_was_lost(
     assert "c-001" in err.getvalue()
     assert not report.ok and report.recovered == 0
     assert report.to_json()["ok"] is False
+
+
+class _Logs:
+    """A CloudWatch Logs client with one workflow log group's events, as the workflows write them."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+
+    def get_paginator(self, name: str) -> _Logs:
+        assert name == "filter_log_events"
+        return self
+
+    def paginate(self, logGroupName: str) -> list[dict[str, list[dict[str, str]]]]:  # noqa: N803 - boto3's
+        assert logGroupName == "/aws/vendedlogs/states/file"
+        return [{"events": [{"message": m} for m in self.messages]}]
+
+
+def test_when_work_is_lost_the_report_names_the_workflows_that_failed_and_why() -> None:
+    # Given a workflow log group holding a success, a failure and a line that is not JSON
+    failed = {
+        "type": "ExecutionFailed",
+        "execution_arn": "arn:aws:states:us-east-1:1:express:file:run-0123456789ab",
+        "details": {"error": "Lambda.AccessDeniedException", "cause": "not authorized"},
+    }
+    logs = _Logs(['{"type": "ExecutionSucceeded", "details": {}}', json.dumps(failed), "plain text"])
+    watch = object.__new__(chaos._Watch)
+    watch.stack = type("Stack", (), {"client": staticmethod(lambda service: logs)})()
+    watch.workflow_logs = ["/aws/vendedlogs/states/file"]
+
+    # When the failed executions are read, Then only the failure is named, with its error and cause
+    assert watch.failed_workflows() == [
+        "ExecutionFailed 0123456789ab: Lambda.AccessDeniedException: not authorized"
+    ]
