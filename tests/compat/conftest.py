@@ -6,14 +6,17 @@ embedded AWS, drives it with boto3 and asserts what AWS documents.
 
 from __future__ import annotations
 
+import json
 import statistics
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from embedded_aws.stack import DeployedStack
+from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from tests.conftest import Deploy
 
 COMPAT = Path(__file__).resolve().parent
@@ -51,3 +54,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"compat corpus: {len(medians)} templates deployed, median deploy "
         f"{statistics.median(medians.values()):.2f} s (slowest {slowest}: {medians[slowest]:.2f} s)"
     )
+
+
+def start_execution(aws: EmbeddedAws, state_machine_arn: str, payload: Any) -> str:
+    """Start an execution with a unique name; returns its ARN."""
+    execution: dict[str, Any] = aws.client("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn, name=f"run-{uuid.uuid4().hex}", input=json.dumps(payload)
+    )
+    return str(execution["executionArn"])
+
+
+def finished_execution(aws: EmbeddedAws, execution_arn: str, timeout_s: float = 60) -> dict[str, Any]:
+    """DescribeExecution once the execution has ended (fails the test after `timeout_s`)."""
+    sfn = aws.client("stepfunctions")
+
+    def done() -> dict[str, Any] | None:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        return None if description["status"] == "RUNNING" else description
+
+    result: dict[str, Any] | None = poll_until(done, timeout_s=timeout_s, interval_s=0.2)
+    assert result is not None, f"{execution_arn} still running after {timeout_s} s"
+    return result
+
+
+def run_execution(aws: EmbeddedAws, state_machine_arn: str, payload: Any) -> dict[str, Any]:
+    """Start an execution and wait for its end."""
+    return finished_execution(aws, start_execution(aws, state_machine_arn, payload))

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from embedded_aws.errors import DeployError
 from embedded_aws.stack import EmbeddedAws, poll_until
-from tests.compat.conftest import COMPAT, DeployCompat
+from tests.compat.conftest import COMPAT, DeployCompat, run_execution
 from tests.conftest import Deploy
 
 REFUSED = COMPAT / "iam_refused_deploys"
@@ -150,16 +150,12 @@ def test_a_workflow_whose_role_may_not_invoke_its_function_fails_access_denied(
 ) -> None:
     # Given a state machine with no policies calling a function
     stack = deploy_compat("iam_least_privilege")
-    sfn = aws.client("stepfunctions")
 
     # When it runs
-    arn = sfn.start_execution(stateMachineArn=stack.outputs["UnwiredArn"], input="{}")["executionArn"]
-    execution = poll_until(
-        lambda: (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e, timeout_s=20
-    )
+    execution = run_execution(aws, stack.outputs["UnwiredArn"], {})
 
     # Then its Lambda task fails, as its role is not authorized to perform lambda:InvokeFunction
-    assert execution and execution["status"] == "FAILED"
+    assert execution["status"] == "FAILED"
     assert execution["error"] == "Lambda.AccessDeniedException"
     assert "is not authorized to perform: lambda:InvokeFunction" in execution["cause"]
 
@@ -169,16 +165,12 @@ def test_a_sync_child_workflow_needs_the_rule_permissions_step_functions_documen
 ) -> None:
     # Given a workflow allowed only states:StartExecution on the child it runs with .sync:2
     stack = deploy_compat("iam_least_privilege")
-    sfn = aws.client("stepfunctions")
 
     # When it runs
-    arn = sfn.start_execution(stateMachineArn=stack.outputs["RunChildAndWaitArn"], input="{}")["executionArn"]
-    execution = poll_until(
-        lambda: (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e, timeout_s=20
-    )
+    execution = run_execution(aws, stack.outputs["RunChildAndWaitArn"], {})
 
     # Then it fails: following the child needs Step Functions' EventBridge rule (its IAM guide, "Synchronous")
-    assert execution and execution["status"] == "FAILED"
+    assert execution["status"] == "FAILED"
     assert execution["error"] == "StepFunctions.AccessDeniedException"
     assert (
         "is not authorized to perform: events:PutTargets on resource: arn:aws:events:" in execution["cause"]

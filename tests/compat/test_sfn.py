@@ -17,31 +17,11 @@ from botocore.exceptions import ClientError
 
 from embedded_aws.stack import EmbeddedAws, poll_until
 from tests.compat.conftest import DeployCompat
+from tests.compat.conftest import finished_execution as _finished
+from tests.compat.conftest import run_execution as _run
+from tests.compat.conftest import start_execution as _start
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def _start(aws: EmbeddedAws, state_machine_arn: str, payload: Any) -> str:
-    execution: dict[str, Any] = aws.client("stepfunctions").start_execution(
-        stateMachineArn=state_machine_arn, name=f"run-{uuid.uuid4().hex}", input=json.dumps(payload)
-    )
-    return str(execution["executionArn"])
-
-
-def _finished(aws: EmbeddedAws, execution_arn: str, timeout_s: float = 60) -> dict[str, Any]:
-    sfn = aws.client("stepfunctions")
-
-    def done() -> dict[str, Any] | None:
-        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        return None if description["status"] == "RUNNING" else description
-
-    result: dict[str, Any] | None = poll_until(done, timeout_s=timeout_s, interval_s=0.2)
-    assert result is not None, f"{execution_arn} still running after {timeout_s} s"
-    return result
-
-
-def _run(aws: EmbeddedAws, state_machine_arn: str, payload: Any) -> dict[str, Any]:
-    return _finished(aws, _start(aws, state_machine_arn, payload))
 
 
 def _output(execution: dict[str, Any]) -> Any:
