@@ -39,7 +39,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,7 +58,7 @@ from embedded_aws.clients import client
 from embedded_aws.errors import UnsupportedResourceError
 from embedded_aws.formats import iso_millis
 from embedded_aws.patches import next_sequencer
-from embedded_aws.policy import condition_holds
+from embedded_aws.policy import compile_policy, decide, service_principal
 
 log = logging.getLogger(__name__)
 
@@ -372,50 +371,14 @@ def check_template(
 
 
 # --- resource policies ---------------------------------------------------------------------------------
-def _principal_is_events(principal: Any, service: str) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, dict):
-        for key, value in principal.items():
-            values = value if isinstance(value, list) else [value]
-            if key == "Service" and service in values:
-                return True
-            if key == "AWS" and "*" in values:
-                return True
-    return False
-
-
 def policy_allows(
     policy: str | dict[str, Any] | None, action: str, resource: str, context: dict[str, str], service: str
 ) -> bool:
-    """Whether a resource policy lets the service principal (`events.amazonaws.com`) do `action` here."""
-    if not policy:
-        return False
-    document = json.loads(policy) if isinstance(policy, str) else policy
-    statements = document.get("Statement", [])
-    statements = statements if isinstance(statements, list) else [statements]
-    allowed = False
-    for statement in statements:
-        if not _principal_is_events(statement.get("Principal"), service):
-            continue
-        actions = statement.get("Action", [])
-        actions = actions if isinstance(actions, list) else [actions]
-        if not any(fnmatchcase(action.lower(), str(a).lower()) for a in actions):
-            continue
-        resources = statement.get("Resource", "*")
-        resources = resources if isinstance(resources, list) else [resources]
-        if not any(fnmatchcase(resource, str(r)) for r in resources):
-            continue
-        condition = {
-            op: {k.lower(): v for k, v in entries.items()}
-            for op, entries in statement.get("Condition", {}).items()
-        }
-        if not condition_holds(condition, {k.lower(): v for k, v in context.items()}):
-            continue
-        if statement.get("Effect") == "Deny":
-            return False
-        allowed = True
-    return allowed
+    """Whether a resource policy lets the service principal (`events.amazonaws.com`) do `action` here: IAM's
+    evaluation (`embedded_aws.policy`) for a service, which only a resource-based policy can grant."""
+    statements = compile_policy(policy, resource_based=True)
+    principal = service_principal(service, resource.split(":")[4] if resource.count(":") >= 5 else "")
+    return decide(principal, action, resource, context, resource_policy=statements).allowed
 
 
 # --- delivery ------------------------------------------------------------------------------------------
