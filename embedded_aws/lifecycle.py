@@ -25,7 +25,7 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import Stack as FakeStack
 
-from embedded_aws import iam
+from embedded_aws import endpoints, iam
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ def _outputs(self: FakeStack) -> list[dict[str, Any]] | None:
     they name in another request's thread, out of dependency order)."""
     if self.status == "CREATE_IN_PROGRESS":
         return None
-    return _originals["outputs"].fget(self)  # type: ignore[no-any-return]
+    # An HTTP API's or a distribution's AWS URL resolves nowhere here: give its local URL.
+    return endpoints.rewrite(_originals["outputs"].fget(self))  # type: ignore[no-any-return]
 
 
 def uninstall() -> None:

@@ -33,6 +33,7 @@ from embedded_aws import botocore_data  # noqa: F401 - before any moto import: s
 # isort: split
 from embedded_aws import (
     cfn_models,
+    endpoints,
     events,
     iam,
     lifecycle,
@@ -44,6 +45,7 @@ from embedded_aws import (
 )
 from embedded_aws.alarms import AlarmEvaluator
 from embedded_aws.clients import client, new_client
+from embedded_aws.endpoints import LocalEndpoints
 from embedded_aws.errors import DeployError, EmbeddedAwsError
 from embedded_aws.esm import EventSourceMappings
 from embedded_aws.faults import Faults
@@ -159,6 +161,7 @@ class EmbeddedAws:
         self.server_errors = ErrorLog()  # every 5xx answer; internal failures are bugs
         self.alarms = AlarmEvaluator()  # queue-depth alarms evaluated, their notifications published
         self.stacks: dict[str, DeployedStack] = {}
+        self.endpoints = LocalEndpoints(host)  # HTTP APIs and distributions, each on a port of its own
         self.faults = faults
 
     @property
@@ -191,6 +194,7 @@ class EmbeddedAws:
         warming.start()  # the SAM translator imports while the server starts; a deploy waits for it
         self.outbox.clear()
         cfn_models.install()
+        endpoints.install(self.endpoints)
         lifecycle.install(self)  # functions runnable when created; stacks complete only when ready
         stepfunctions.install()
         sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
@@ -236,6 +240,7 @@ class EmbeddedAws:
             steps.callback(iam.install, None)
             steps.callback(install_faults, None)
             steps.callback(self._stop_server)
+            steps.callback(endpoints.install, None)  # stops serving every HTTP API and distribution
             steps.callback(lifecycle.uninstall)
             steps.callback(self._async.join)
             steps.callback(self.runtime.shutdown)  # stops busy workers too: in-flight invocations end now
@@ -493,7 +498,7 @@ class EmbeddedAws:
             memory_mb=int(conf.get("MemorySize", 128)),
             environment={
                 # CloudFormation passes YAML booleans on as "true"/"false"; Lambda holds only strings.
-                k: (str(v).lower() if isinstance(v, bool) else str(v))
+                k: endpoints.rewrite(str(v).lower() if isinstance(v, bool) else str(v))
                 for k, v in (conf.get("Environment") or {}).get("Variables", {}).items()
             },
             reserved_concurrency=None if concurrency is None else int(concurrency),
