@@ -26,6 +26,9 @@ class Settings(BaseModel):
     public_base_url: str = ""
     #: The UploaderRole's unique id: only its sessions own what they upload (`pipeline.logic.owners`).
     uploader_role_id: str = ""
+    #: The upload API's: the ingest bucket, and the role whose sessions sign upload forms.
+    ingest_bucket: str = ""
+    uploader_role_arn: str = ""
     user_notifications_topic_arn: str = ""
     idempotency_table: str = ""
     notify_dead_letter_queue_url: str = ""
@@ -55,6 +58,8 @@ class Settings(BaseModel):
             "archive_bucket": "ARCHIVE_BUCKET",
             "public_base_url": "PUBLIC_BASE_URL",
             "uploader_role_id": "UPLOADER_ROLE_ID",
+            "ingest_bucket": "INGEST_BUCKET",
+            "uploader_role_arn": "UPLOADER_ROLE_ARN",
             "user_notifications_topic_arn": "USER_NOTIFICATIONS_TOPIC_ARN",
             "idempotency_table": "IDEMPOTENCY_TABLE",
             "notify_dead_letter_queue_url": "NOTIFY_DEAD_LETTER_QUEUE_URL",

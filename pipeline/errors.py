@@ -22,6 +22,10 @@ REASONS: dict[str, str] = {
     "unknown_event": "The item event's type is not one notifications know.",
     "stack_not_found": "There is no deployed stack of that name at that endpoint.",
     "uploader_identity": "The CLI cannot act as the user it was asked to upload as.",
+    "bad_request": "The request is not valid; the message names the field or the problem.",
+    "bad_identity": "Your identity cannot own uploads: its subject cannot name an upload session.",
+    "not_owner": "The item belongs to someone else; only its owner may add versions or read its status.",
+    "not_found": "There is no such item.",
     "internal_error": "Processing failed for a reason we did not foresee; operators have the details.",
 }
 

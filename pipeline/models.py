@@ -108,6 +108,12 @@ class ItemState(Model):
     latest: int | None = None
     versions: int = 0
     updated_at: str | None = None
+    #: Set for items created through the upload API: whose item it is, its object key, and when an upload
+    #: form was last handed out (`pipeline.logic.api`).
+    owner: str | None = None
+    key: str | None = None
+    upload_requested_at: str | None = None
+    allocated: int = 0
 
 
 class ChangeEvent(Model):

@@ -2,7 +2,8 @@
 
 Items in the table (partition key `id`, sort key `version`):
 - `id=<item id>, version=0`: the pointer — `allocated` (versions handed out), `versions` (recorded),
-  `latest`, `latest_sequencer`, `collection`, `updated_at`.
+  `latest`, `latest_sequencer`, `collection`, `updated_at`; for items the upload API created, also `owner`,
+  `key` and `upload_requested_at`.
 - `id=<item id>, version=n ≥ 1`: one version — `status` (allocated → recorded), `doc` (VersionRecord JSON).
 - `id=src#<source id>, version=0`: which version an uploaded object version was given, so a duplicate event
   gets the same version instead of a new one.
@@ -22,6 +23,8 @@ from pipeline.logic.keys import normalised_sequencer
 from pipeline.models import ItemState, StoredChange, VersionRecord
 
 POINTER = 0
+#: Text attributes of a pointer that `ItemState` carries as they are.
+_POINTER_TEXT = ("updated_at", "owner", "key", "upload_requested_at")
 
 
 @dataclass(frozen=True)
@@ -201,13 +204,48 @@ class MetadataTable:
         pointer = self._get(item_id, POINTER)
         if pointer is None:
             return None
+        text = {name: pointer[name]["S"] for name in _POINTER_TEXT if name in pointer}
         return ItemState(
             item_id=item_id,
             collection=pointer["collection"]["S"],
             latest=int(pointer["latest"]["N"]) if "latest" in pointer else None,
             versions=int(pointer.get("versions", {"N": "0"})["N"]),
-            updated_at=pointer["updated_at"]["S"] if "updated_at" in pointer else None,
+            allocated=int(pointer.get("allocated", {"N": "0"})["N"]),
+            **text,
         )
+
+    def register(self, item_id: str, collection: str, owner: str, key: str, requested_at: str) -> None:
+        """Create an item of the upload API: its owner and object key, before any upload (never twice)."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={
+                    "id": _s(item_id),
+                    "version": _n(POINTER),
+                    "collection": _s(collection),
+                    "owner": _s(owner),
+                    "key": _s(key),
+                    "upload_requested_at": _s(requested_at),
+                },
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise TransientError(f"Item {item_id} already exists; ask again.") from exc
+            raise TransientError(f"DynamoDB PutItem failed: {exc}") from exc
+
+    def note_upload_request(self, item_id: str, requested_at: str) -> None:
+        """Remember when an upload form for the item was last handed out (for its upload status)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"id": _s(item_id), "version": _n(POINTER)},
+                UpdateExpression="SET upload_requested_at = :t",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues={":t": _s(requested_at)},
+            )
+        except ClientError as exc:
+            raise TransientError(f"DynamoDB UpdateItem failed: {exc}") from exc
 
     def version(self, item_id: str, version: int) -> VersionRecord | None:
         """A recorded version, or None when it is not (yet) recorded."""

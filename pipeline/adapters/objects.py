@@ -89,6 +89,17 @@ class ObjectStore:
         except ClientError as exc:
             raise TransientError(f"S3 CopyObject to {key} failed: {exc}") from exc
 
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        """Delete these keys (their current versions); keys that are not there are no error."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                answer = self.s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            except ClientError as exc:
+                raise TransientError(f"S3 DeleteObjects in {bucket} failed: {exc}") from exc
+            if answer.get("Errors"):
+                raise TransientError(f"S3 DeleteObjects in {bucket} refused: {answer['Errors'][0]}")
+
     def read_json(self, bucket: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """A JSON document and its ETag, or (None, None) when there is none yet."""
         try:
@@ -137,6 +148,21 @@ class ObjectStore:
                 raise TransientError(f"S3 PutObject of {key} failed: {exc}") from exc
             return updated
         raise TransientError(f"{key} kept changing under {attempts} conditional writes; retry later.")
+
+
+def newest_json(store: ObjectStore, bucket: str, prefix: str, name: str) -> dict[str, Any] | None:
+    """The most recently written `<prefix>…/<name>` JSON document, or None when there is none."""
+    newest: tuple[Any, str] | None = None
+    try:
+        for page in store.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                if entry["Key"].endswith(f"/{name}") and (
+                    newest is None or entry["LastModified"] > newest[0]
+                ):
+                    newest = (entry["LastModified"], entry["Key"])
+    except ClientError as exc:
+        raise TransientError(f"S3 ListObjectsV2 of {prefix} failed: {exc}") from exc
+    return store.read_json(bucket, newest[1])[0] if newest else None
 
 
 def _dump(document: dict[str, Any]) -> bytes:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
+from email.header import decode_header, make_header
 
 from pipeline.errors import PermanentError
 from pipeline.logic.keys import item_id, parse_upload_key
@@ -22,6 +24,23 @@ def check_size(size: int, max_bytes: int) -> None:
         raise PermanentError(f"The file has {size} bytes; the limit is {max_bytes}.", reason="too_large")
 
 
+def encode_metadata(value: str) -> str:
+    """An S3 user-metadata value: ASCII as is, anything else as an RFC 2047 encoded word (as S3 does)."""
+    if value.isascii():
+        return value
+    return f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
+
+
+def decode_metadata(value: str) -> str:
+    """The text an S3 user-metadata value stands for (RFC 2047 encoded words decoded)."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return value
+
+
 def user_metadata(
     metadata: Mapping[str, str], uploader: str | None = None, uploader_role_id: str = ""
 ) -> UserMetadata:
@@ -29,7 +48,11 @@ def user_metadata(
     identity stands for (`pipeline.logic.owners`): an `owner` in the metadata is never believed."""
     fields = ("title", "author", "category")
     return UserMetadata(
-        **{f: metadata[f].strip()[:MAX_METADATA_CHARS] for f in fields if metadata.get(f, "").strip()},
+        **{
+            f: decode_metadata(metadata[f]).strip()[:MAX_METADATA_CHARS]
+            for f in fields
+            if decode_metadata(metadata.get(f, "")).strip()
+        },
         owner=owner_of(uploader, uploader_role_id),
     )
 
