@@ -110,7 +110,7 @@ bench: $(BENCH_STAMP)
 # this machine's Python instead (the artifact import test imports it in a clean interpreter).
 LAMBDA_PYTHON ?= 3.13
 LAMBDA_PLATFORM ?= arm64
-LAMBDA_FUNCTIONS := StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
+LAMBDA_FUNCTIONS := ApiFunction GalleryFunction StartWorkflowFunction ValidateFunction AllocateVersionFunction ThumbnailsFunction \
 	StartChangeWorkflowFunction ValidateChangeFunction RecordChangeFunction PublishChangeFunction RejectChangeFunction \
 	ArchiveFunction NotifyFunction \
 	ExtractMetadataFunction RecordVersionFunction PublishFunction QuarantineFunction

@@ -256,7 +256,7 @@ def up(
         signal.signal(signum, lambda *_: stopping.set())
     try:
         with screen.status(f"Deploying {template} as stack {stack_name} …"):
-            stack = aws.deploy(template, stack_name, parameters)
+            stack = aws.deploy(template, stack_name, _local_api(aws, template, parameters))
         if json_out:
             print_json(_up_json(aws, stack))
         else:
@@ -278,6 +278,20 @@ def up(
         raise _fail(exc) from exc
     finally:
         aws.stop()
+
+
+def _local_api(aws: EmbeddedAws, template: Path, parameters: dict[str, str]) -> dict[str, str]:
+    """`parameters` plus, for a template with an upload API (parameter `JwtIssuer`) and none given, the
+    embedded AWS's development issuer, and where the gallery may mint its tokens."""
+    from embedded_aws.template import load_template
+
+    declared = load_template(template).get("Parameters") or {}
+    local = {}
+    if "JwtIssuer" in declared and not parameters.get("JwtIssuer"):
+        local["JwtIssuer"] = aws.oidc_issuer
+        if "DevTokenUrl" in declared:
+            local["DevTokenUrl"] = f"{aws.oidc_issuer}/token"
+    return {**local, **parameters}
 
 
 def _up_json(aws: EmbeddedAws, stack: DeployedStack) -> dict[str, Any]:
@@ -558,6 +572,36 @@ def replay(
 
 
 @app.command()
+def token(
+    user: Annotated[
+        str, typer.Argument(help="Who the token names (its `sub`): the owner of what it uploads.")
+    ],
+    endpoint_url: EndpointOpt = "http://127.0.0.1:4566",
+    audience: Annotated[str, typer.Option(help="The audience the API expects (JwtAudience).")] = "pipeline",
+    expires: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mint a development JWT from the embedded AWS's local issuer, for the upload API (never on AWS).
+
+    Use it as `Authorization: Bearer <token>`; the gallery's sign-in does the same for you."""
+    from embedded_aws.errors import EmbeddedAwsError as _Refused
+    from embedded_aws.oidc import mint_token
+
+    try:
+        minted = mint_token(endpoint_url, user, audience=audience, expires_in=expires)
+    except (_Refused, OSError) as exc:
+        errors.print(
+            f"[red]No token[/]: {exc}. Is `pipeline up` (or `pipeline demo --serve`) running at "
+            f"{endpoint_url}?"
+        )
+        raise typer.Exit(code=1) from exc
+    if json_out:
+        print_json({"access_token": minted, "token_type": "Bearer", "expires_in": expires, "sub": user})
+    else:
+        print(minted)
+
+
+@app.command()
 def status(
     item: Annotated[
         str | None, typer.Argument(help="An item id, or the start of one (as tables show it): its versions.")
@@ -632,8 +676,12 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 180.0,
     workers: WorkersOpt = None,
     faults: FaultsOpt = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep serving the gallery and the API until Ctrl-C.")
+    ] = False,
 ) -> None:
-    """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes."""
+    """Start a fresh embedded AWS, deploy the template, ingest good and bad sample files, show outcomes;
+    it ends with the gallery's local URL."""
     from rich.progress import Progress
 
     from pipeline.cli import changes, samples, subscribers, uploads
@@ -648,7 +696,13 @@ def demo(
         with console.status(f"Deploying {template} …"):
             # Express executions keep no history but their logs: the demo reads outcomes from there.
             deployed = aws.deploy(
-                template, "pipeline", {**changes.LOGGED_OUTCOMES, "AlertEmail": subscribers.DEMO_ALERT_EMAIL}
+                template,
+                "pipeline",
+                _local_api(
+                    aws,
+                    template,
+                    {**changes.LOGGED_OUTCOMES, "AlertEmail": subscribers.DEMO_ALERT_EMAIL},
+                ),
             )
         console.print(
             f"Deployed stack [bold]pipeline[/]: {len(deployed.resources)} resources, "
@@ -715,14 +769,32 @@ def demo(
         )
         notice_problems = _demo_outbox(aws, stack, outcomes + second, timeout)
         console.print(f"Whole demo: {time.perf_counter() - started:.1f} s.")
+        gallery = deployed.outputs.get("PublicBaseUrl", "")
+        console.print(
+            f"Gallery: [bold]{gallery}/[/] (sign in with any name: local tokens come from "
+            f"{aws.oidc_issuer}). API: {deployed.outputs.get('ApiUrl', 'none')}"
+            + ("" if serve else "   Keep it running: pipeline demo --serve")
+        )
         if failures or change_problems or notice_problems:
             count = len(failures) + change_problems + notice_problems
             errors.print(f"[red]{count} file(s), change event(s) or notification(s) were not as expected.[/]")
             raise typer.Exit(code=1)
+        if serve:
+            _serve_until_stopped(aws)
     except (PipelineError, EmbeddedAwsError) as exc:
         raise _fail(exc) from exc
     finally:
         aws.stop()
+
+
+def _serve_until_stopped(aws: EmbeddedAws) -> None:
+    """Keep the embedded AWS serving until Ctrl-C or SIGTERM."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    console.print(f"Serving on {aws.endpoint_url} and the URLs above. Stop: Ctrl-C")
+    stopping.wait()
+    console.print("Stopping …")
 
 
 def _demo_outbox(
