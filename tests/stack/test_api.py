@@ -1,4 +1,4 @@
-"""The upload API end to end on the embedded AWS: the project's template, its HTTP API behind a JWT authorizer,
+"""The upload API end to end on the embedded AWS: the project template's HTTP API behind a JWT authorizer,
 presigned POST uploads to S3, and the result read through the CloudFront distribution."""
 
 from __future__ import annotations
