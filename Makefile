@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo up chaos package deploy-check test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat lint format bench clean
+.PHONY: help install demo up chaos package deploy-check test test-fast test-stack-changes test-stack-uploads test-stack-runtime test-unit test-functional test-stack test-template test-compat test-browser install-browser lint format bench clean
 
 help:
 	@echo "make demo   start the embedded AWS, deploy template.yaml and show what runs"
@@ -77,8 +77,8 @@ test-compat: $(STAMP)
 # The tiers run side by side, each in its own pytest (moto's backends are process-wide, so the tiers that mock
 # AWS in-process and the ones that run the embedded AWS cannot share one); each tier's report prints when it ends.
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j6 --output-sync=target lint test-fast test-compat \
-		test-stack-changes test-stack-uploads test-stack-runtime
+	@$(MAKE) --no-print-directory -j7 --output-sync=target lint test-fast test-compat \
+		test-stack-changes test-stack-uploads test-stack-runtime test-browser
 
 # The artifact tests build the Lambda packages with pip (a minute of CPU): `make deploy-check` runs them.
 test-fast: $(STAMP)
@@ -94,6 +94,19 @@ test-stack-runtime: $(STAMP)
 	$(BIN)/pytest tests/stack --ignore=tests/stack/test_change_events.py \
 		--ignore=tests/stack/test_upload_pipeline.py --ignore=tests/stack/test_notifications.py \
 		--ignore=tests/stack/test_project_stack.py --ignore=tests/stack/test_chaos.py
+
+# The gallery page in headless Chromium against the stack (tests/browser). It needs the system's Chromium
+# (Debian: apt-get install chromium) and the `browser` extra (make install-browser); without them it skips.
+BROWSER_STAMP := $(VENV)/.browser-installed
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt -e '.[dev,browser]'
+	@touch $(BROWSER_STAMP)
+
+install-browser: $(BROWSER_STAMP)
+
+test-browser: $(STAMP)
+	$(BIN)/pytest tests/browser
 
 # pyvips (libvips, the thumbnails' reference) is for `make bench` only, never in the tests or the Lambda artifact.
 $(BENCH_STAMP): $(STAMP)

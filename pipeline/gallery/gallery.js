@@ -279,7 +279,9 @@ async function submitUpload(event) {
     await postFile(created.upload, chosenFile, (f) => setProgress(`Uploading ${chosenFile.name}`, f));
     setProgress("Processing", null);
     say(`${chosenFile.name} uploaded; processing…`);
-    const statusUrl = created.status_url || `${config.apiUrl}uploads/${encodeURIComponent(created.id)}/status`;
+    // `status_url` is the API's own path (`/uploads/<id>/status`): resolved under apiUrl, whose stage it keeps.
+    const statusPath = created.status_url || `uploads/${encodeURIComponent(created.id)}/status`;
+    const statusUrl = new URL(statusPath.replace(/^\//, ""), config.apiUrl).href;
     const outcome = await waitForOutcome(statusUrl);
     $("progress-box").hidden = true;
     if (outcome.state === "published") {
