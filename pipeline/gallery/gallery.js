@@ -363,6 +363,11 @@ async function refresh() {
 
 function renderCollections() {
   const list = $("collections");
+  // Rebuilt only when something changed: a periodic refresh must not take the keyboard focus away.
+  const signature = JSON.stringify([state.selected, state.collections.map((c) => [c.name, c.count])]);
+  if (list.dataset.signature === signature) return;
+  list.dataset.signature = signature;
+  const focused = document.activeElement?.dataset?.name;
   list.replaceChildren(
     ...state.collections.map((c) =>
       h(
@@ -383,6 +388,7 @@ function renderCollections() {
       ),
     ),
   );
+  if (focused) list.querySelector(`[data-name="${CSS.escape(focused)}"]`)?.focus();
 }
 
 function renderItems(entries, emptyText) {
