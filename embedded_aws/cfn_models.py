@@ -307,72 +307,6 @@ class CloudWatchAlarm(_LocalModel, CloudFormationModel):  # type: ignore[misc]  
         return cls(resource_name, alarm.alarm_arn)
 
 
-def _cloudfront_id() -> str:
-    return "E" + uuid.uuid4().hex[:13].upper()
-
-
-class CloudFrontOriginAccessControl(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
-    """`AWS::CloudFront::OriginAccessControl`: recorded with an id (there is no CDN locally)."""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::OriginAccessControl"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
-
-    def __init__(self, physical_id: str) -> None:
-        self.physical_id = physical_id
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.physical_id
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFrontOriginAccessControl:
-        return cls(_cloudfront_id())
-
-
-class CloudFrontDistribution(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
-    """`AWS::CloudFront::Distribution`: an id and a `<id>.cloudfront.net` domain, as AWS would name it.
-
-    Nothing serves that domain locally: read the public bucket through the S3 API instead.
-    """
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::Distribution"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Id", "DomainName")
-
-    def __init__(self, physical_id: str) -> None:
-        self.physical_id = physical_id
-        self.domain_name = f"d{physical_id[1:].lower()}.cloudfront.net"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        return self.domain_name if attribute_name == "DomainName" else self.physical_id
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFrontDistribution:
-        return cls(_cloudfront_id())
-
-
 class LambdaEventInvokeConfig(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::Lambda::EventInvokeConfig`: MaximumRetryAttempts and MaximumEventAgeInSeconds of asynchronous
     invocations, honoured by the embedded AWS's asynchronous queue (DestinationConfig: refused at deploy)."""
@@ -451,6 +385,11 @@ def _apply_bucket_properties(bucket: Any, props: dict[str, Any], account_id: str
     lifecycle = props.get("LifecycleConfiguration")
     if lifecycle:
         backend.put_bucket_lifecycle_configuration(bucket.name, _lifecycle_rules(lifecycle["Rules"]))
+    cors = props.get("CorsConfiguration")
+    if cors:
+        from embedded_aws.s3_cors import cfn_rules
+
+        backend.put_bucket_cors(bucket.name, cfn_rules(cors))
     notifications = props.get("NotificationConfiguration")
     if notifications:
         backend.put_bucket_notification_configuration(bucket.name, _notification_config(notifications))
@@ -697,6 +636,7 @@ def install() -> None:
     StateMachine.get_cfn_attribute = _state_machine_attribute
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
     parsing.clean_json = _clean_json(parsing.clean_json)  # parsing's own recursion finds it by module name
+    import embedded_aws.cloudfront  # noqa: F401 - registers CloudFront's types (cloudfront.py)
     from embedded_aws import events  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

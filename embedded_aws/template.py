@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from embedded_aws import limits
+from embedded_aws.cloudfront import check_template as check_cloudfront
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
 from embedded_aws.events import check_template as check_eventbridge
 from embedded_aws.interpreters import HOST_LAYER_VARIABLE
@@ -516,6 +517,7 @@ def plan_deploy(
     pseudo = {"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::Partition": "aws"}
     conditions = condition_values(template, parameters, pseudo)
     check_eventbridge(template, conditions)  # names the EventBridge feature refused (events.py)
+    check_cloudfront(template, conditions)  # edge code (Lambda@Edge, CloudFront Functions) is refused
     _host_provided_layers(template)
     check_supported(template, supported, conditions)
     unhonoured = limits.unhonoured_properties(template, conditions)
