@@ -32,12 +32,14 @@ from embedded_aws import botocore_data  # noqa: F401 - before any moto import: s
 
 # isort: split
 from embedded_aws import (
+    apigateway,
     cfn_models,
     endpoints,
     events,
     iam,
     lifecycle,
     limits,
+    oidc,
     patches,
     sfn_interpreter,
     sqs,
@@ -214,8 +216,15 @@ class EmbeddedAws:
         self._mappings = EventSourceMappings(self.runtime, self.endpoint_url, self.region)
         self._mappings.start()
         events.install(self)  # PutEvents delivery, S3 → EventBridge, schedules
+        oidc.install(self.oidc_issuer)  # the development OIDC issuer, with a new key
+        apigateway.install(self)  # HTTP APIs invoke their integrations here
         self.alarms.start()
         return self
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The development OIDC issuer's URL (`embedded_aws.oidc`; for JWT authorizers run locally)."""
+        return f"{self.endpoint_url}{oidc.PREFIX}"
 
     def _configure_moto(self) -> None:
         """Start empty (moto's backends outlive a server in the same process) and let workflows execute."""
@@ -241,6 +250,8 @@ class EmbeddedAws:
             steps.callback(install_faults, None)
             steps.callback(self._stop_server)
             steps.callback(endpoints.install, None)  # stops serving every HTTP API and distribution
+            steps.callback(apigateway.install, None)
+            steps.callback(oidc.install, None)
             steps.callback(lifecycle.uninstall)
             steps.callback(self._async.join)
             steps.callback(self.runtime.shutdown)  # stops busy workers too: in-flight invocations end now

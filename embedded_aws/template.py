@@ -394,6 +394,10 @@ def _host_provided_layers(template: dict[str, Any]) -> None:
 
 
 def _unhonoured_property(kind: str, props: dict[str, Any]) -> str | None:
+    if kind.startswith("AWS::ApiGatewayV2::"):
+        from embedded_aws import apigateway
+
+        return apigateway.unhonoured(kind, props)
     if kind == "AWS::Lambda::Function":
         for layer in props.get("Layers") or []:
             arn = _layer_text(layer)
