@@ -39,7 +39,7 @@ from moto.moto_server.werkzeug_app import DEFAULT_SERVICE_REGION, DomainDispatch
 from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
-from embedded_aws import actions, faults, iam, oidc
+from embedded_aws import actions, faults, iam, oidc, s3_cors, s3_post
 from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
@@ -379,6 +379,13 @@ class AwsErrorMiddleware:
             return self._exception(request, exc, start_response)
         if refused is not None:
             return refused
+        if not request.signing_name and request.method in ("POST", "OPTIONS"):
+            try:  # S3's browser requests: CORS preflights and form (presigned POST) uploads
+                answered = s3_post.browser_request(environ, start_response, self.app)
+            except Exception as exc:  # noqa: BLE001 - a fault is an AWS-shaped InternalError
+                return self._exception(request, exc, start_response)
+            if answered is not None:
+                return answered
         if request.signing_name == "s3" and self._s3_unimplemented(environ):
             model = request.model()
             action, _ = request.action(model)
@@ -415,6 +422,8 @@ class AwsErrorMiddleware:
                 body.close()
             model = request.model()
             return self._answer(request, model, "GetObject", 403, "AccessDenied", hidden, start_response)
+        if request.signing_name in ("s3", ""):
+            headers = s3_cors.with_cors(environ, headers)  # S3's CORS rules, not moto's
         start_response(status_line, headers, exc_info)
         return [*written, *body] if written else body
 
