@@ -8,7 +8,9 @@ from __future__ import annotations
 
 #: Every reason code a refusal can carry, with the sentence a person reads. Stable: operators count by them.
 REASONS: dict[str, str] = {
-    "unsupported_type": "The file's content is not an image type we accept (JPEG, PNG, WebP, GIF or AVIF).",
+    "unsupported_type": (
+        "The file's content is not an image type we accept (JPEG, PNG, WebP, GIF, AVIF or HEIC/HEIF)."
+    ),
     "too_large": "The file is larger than the upload limit.",
     "empty_file": "The file is empty.",
     "decompression_bomb": "The image claims more pixels than allowed; decoding it could exhaust memory.",

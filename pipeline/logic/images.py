@@ -2,6 +2,7 @@
 
 Pure logic: bytes in, models out; no boto3, no environment, no file system. Pillow is used as a validator,
 so truncated files are errors and the pixel limit is checked from the header before anything is decoded.
+HEIC/HEIF is read by pillow-heif (libheif), registered with Pillow only when a HEIF file is first seen.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import cache
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, features
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError, features
 
 from pipeline.errors import PermanentError
 from pipeline.models import ImageInfo, ImageMetadata, Rendition
@@ -35,6 +36,7 @@ MIME_TYPES: dict[str, str] = {
     "GIF": "image/gif",
     "WEBP": "image/webp",
     "AVIF": "image/avif",
+    "HEIF": "image/heif",  # `inspect` reports libheif's more precise type (image/heic for an HEVC photo)
 }
 #: Thumbnail output formats: the `ThumbnailFormat` parameter → Pillow's format name.
 THUMBNAIL_FORMATS: dict[str, str] = {"webp": "WEBP", "jpeg": "JPEG"}
@@ -49,7 +51,7 @@ TOLERATED_TRAILING_BYTES = 16
 #: (zeros, as cameras write, or 0xFF, JPEG's own fill byte).
 _PADDING = b"\x00\xff"
 
-_ACCEPTED = "JPEG, PNG, WebP, GIF, AVIF"
+_ACCEPTED = "JPEG, PNG, WebP, GIF, AVIF, HEIC/HEIF"
 #: Whatever Pillow raises on a malformed file (it is not consistent about which).
 _DECODE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
@@ -62,6 +64,8 @@ _DECODE_ERRORS: tuple[type[Exception], ...] = (
     struct.error,
     ZeroDivisionError,
 )
+#: pillow-heif raises libheif's other errors (an unsupported feature, a decoder plugin's failure) as these.
+_HEIF_DECODE_ERRORS: tuple[type[Exception], ...] = (*_DECODE_ERRORS, RuntimeError)
 _BOMB_ERRORS: tuple[type[Exception], ...] = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 #: EXIF orientations that swap width and height.
 _TRANSPOSING = frozenset({5, 6, 7, 8})
@@ -103,6 +107,14 @@ _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 )
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
+#: Major brands of an HEVC-coded HEIF (images, image sequences): libheif's image/heic and image/heic-sequence.
+_HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+#: HEIF's structural brands, shared with AVIF (an AVIF's major brand may be mif1): the codec brands decide.
+_HEIF_STRUCTURAL_BRANDS = frozenset({b"mif1", b"msf1"})
+#: Top-level ISO-BMFF boxes (AVIF, HEIF): one of these running past the end of the file means a cut file.
+_BMFF_BOXES = frozenset(
+    [b"ftyp", b"meta", b"mdat", b"moov", b"moof", b"mfra", b"free", b"skip", b"uuid", b"meco", b"styp"]
+)
 _HTML_STARTS = ("<!doctype html", "<html", "<head", "<body", "<script", "<iframe")
 _SVG_STARTS = ("<?xml", "<svg", "<!doctype svg")
 
@@ -127,7 +139,7 @@ _ZIP_MAX_COMMENT = 0xFFFF
 
 
 def sniff(head: bytes) -> str:
-    """The accepted format (`JPEG`, `PNG`, `GIF`, `WEBP`, `AVIF`) named by a file's first bytes.
+    """The accepted format (`JPEG`, `PNG`, `GIF`, `WEBP`, `AVIF`, `HEIF`) named by a file's first bytes.
 
     Raises PermanentError `empty_file` for no bytes and `unsupported_type` for anything else, naming what the
     content looks like when that is recognisable.
@@ -142,10 +154,17 @@ def sniff(head: bytes) -> str:
         return "GIF"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
-    if _ftyp_brands(head) & _AVIF_BRANDS:
-        return "AVIF"
+    bmff = _bmff_format(head)
+    if bmff is not None:
+        return bmff
     what = describe(head)
-    if what is None:
+    if what == "HEIC/HEIF":  # HEIF brands among the compatible ones only: libheif's readers refuse it too
+        major = head[8:12].decode("latin-1")
+        message = (
+            f"The file's content is an ISO-BMFF container with HEIF brands under the major brand {major!r}, "
+            f"not an accepted image type ({_ACCEPTED})."
+        )
+    elif what is None:
         message = (
             f"The file's content is not an accepted image type ({_ACCEPTED}); its first bytes match none."
         )
@@ -183,11 +202,12 @@ def describe(head: bytes) -> str | None:
 def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
     """Validate an upload by its content and say what image it is.
 
-    Checks, in order: magic bytes (`empty_file`, `unsupported_type`), pixel count from the header before any
-    decoding (`decompression_bomb`), a full strict decode of the first frame (`corrupt_image`), then another
-    format's content inside or after the image (`polyglot`); a multi-picture JPEG (MPO, Ultra HDR) ends with
-    the last picture its MP index lists. Width and height are as displayed, that is after the EXIF
-    orientation, and of the first picture.
+    Checks, in order: magic bytes (`empty_file`, `unsupported_type`), for AVIF and HEIF a container box cut
+    off by the end of the file (`corrupt_image`), pixel count from the header before any decoding
+    (`decompression_bomb`), a full strict decode of the first frame, a HEIF's primary image (`corrupt_image`),
+    then another format's content inside or after the image (`polyglot`); a multi-picture JPEG (MPO, Ultra
+    HDR) ends with the last picture its MP index lists. Width and height are as displayed, that is after the
+    EXIF orientation (HEIF: after its `irot`/`imir`/`clap` transformations), and of the first picture.
     """
     fmt = sniff(data[:SNIFF_BYTES])
     _require_readable(fmt)
@@ -208,10 +228,11 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
         pictures = _mp_pictures(im)
         if _orientation(im) in _TRANSPOSING:
             width, height = height, width
+        mime = (im.get_format_mimetype() if fmt == "HEIF" else None) or MIME_TYPES[fmt]
     finally:
         im.close()
     _refuse_foreign_content(data, fmt, pictures=pictures)
-    return ImageInfo(format=fmt, mime=MIME_TYPES[fmt], width=width, height=height)
+    return ImageInfo(format=fmt, mime=mime, width=width, height=height)
 
 
 def extract_metadata(data: bytes) -> ImageMetadata:
@@ -311,9 +332,48 @@ def _strict_pillow() -> Iterator[None]:
 
 
 def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
-    """Open with only the sniffed format's plugin, so Pillow cannot fall back to another parser."""
-    with _refusing_bad_images(fmt, "'s header cannot be read"):
-        return Image.open(BytesIO(data), formats=[fmt])
+    """Open with only the sniffed format's plugin, so Pillow cannot fall back to another parser.
+
+    An ISO-BMFF image (AVIF, HEIF) whose last box is cut off by the end of the file is refused first, with a
+    sentence that says so (libheif would only say that an item's data lies outside the file).
+    """
+    if fmt in ("AVIF", "HEIF"):
+        _refuse_cut_box(data, fmt)
+    try:
+        with _refusing_bad_images(fmt, "'s header cannot be read"):
+            return Image.open(BytesIO(data), formats=[fmt])
+    except PermanentError as error:
+        if fmt == "HEIF" and isinstance(error.__cause__, UnidentifiedImageError):
+            # Pillow's own message names no reason (only the BytesIO object); libheif's does.
+            raise PermanentError(
+                _sentence(f"The HEIF image's header cannot be read: {_heif_open_error(data)}"),
+                reason="corrupt_image",
+            ) from error.__cause__
+        raise
+
+
+def _heif_open_error(data: bytes) -> str:
+    """Why libheif cannot open `data` (only called once Pillow failed to)."""
+    import pillow_heif
+
+    try:
+        pillow_heif.open_heif(BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - only its text is wanted, whatever libheif raised
+        return str(exc).strip() or type(exc).__name__
+    return "libheif opens it, but not as one image Pillow can show"
+
+
+def _refuse_cut_box(data: bytes, fmt: str) -> None:
+    """`corrupt_image` when an ISO-BMFF container box (`mdat`, `meta`…) runs past the end of the file."""
+    cut = _bmff_cut_box(data)
+    if cut is not None:
+        kind, offset, size = cut
+        raise PermanentError(
+            f"The {fmt} image is truncated: its {kind.decode('latin-1')!r} box at byte {offset:,} is "
+            f"{size:,} bytes long, but the file ends {len(data) - offset:,} bytes into it (at byte "
+            f"{len(data):,}).",
+            reason="corrupt_image",
+        )
 
 
 def _decode(im: ImageFile.ImageFile, fmt: str) -> None:
@@ -325,6 +385,7 @@ def _decode(im: ImageFile.ImageFile, fmt: str) -> None:
 @contextmanager
 def _refusing_bad_images(fmt: str, failure: str) -> Iterator[None]:
     """Run Pillow strictly; its bomb guard becomes `decompression_bomb`, a decode error `corrupt_image`."""
+    decode_errors = _HEIF_DECODE_ERRORS if fmt == "HEIF" else _DECODE_ERRORS
     try:
         with _strict_pillow():
             yield
@@ -333,7 +394,7 @@ def _refusing_bad_images(fmt: str, failure: str) -> Iterator[None]:
             _sentence(f"The image claims more pixels than the decoder's safety limit: {exc}"),
             reason="decompression_bomb",
         ) from exc
-    except _DECODE_ERRORS as exc:
+    except decode_errors as exc:
         raise PermanentError(_sentence(f"The {fmt} image{failure}: {exc}"), reason="corrupt_image") from exc
 
 
@@ -350,10 +411,26 @@ def _avif_readable() -> bool:
         return False
 
 
+@cache
+def _heif_readable() -> bool:
+    """Whether pillow-heif is there; registers its Pillow plugin on the first HEIF file (never at import, so a
+    cold start that sees no HEIF does not load libheif)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    # Neither the embedded thumbnails (`draft` is not used for HEIF: a thumbnail may show other pixels than
+    # the image) nor the depth and auxiliary images (gain maps…) are read: less to parse per file.
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return True
+
+
 def _require_readable(fmt: str) -> None:
-    if fmt == "AVIF" and not _avif_readable():
+    readable = {"AVIF": _avif_readable, "HEIF": _heif_readable}.get(fmt)
+    if readable is not None and not readable():
+        label = "HEIC/HEIF" if fmt == "HEIF" else fmt
         raise PermanentError(
-            "The file is AVIF, which this deployment's image library cannot decode; "
+            f"The file is {label}, which this deployment's image library cannot decode; "
             "accepted here: JPEG, PNG, WebP, GIF.",
             reason="unsupported_type",
         )
@@ -366,6 +443,24 @@ def _ftyp_brands(head: bytes) -> frozenset[bytes]:
     size = int.from_bytes(head[:4], "big")
     end = min(size, len(head)) if size >= 16 else len(head)
     return frozenset([head[8:12]] + [head[i : i + 4] for i in range(16, end - 3, 4)])
+
+
+def _bmff_format(head: bytes) -> str | None:
+    """`AVIF` or `HEIF` for an ISO-BMFF image, decided as libheif does: by the major brand, and for HEIF's
+    structural brands (mif1, msf1, which AVIF shares) by the compatible brands; None for anything else."""
+    brands = _ftyp_brands(head)
+    if not brands:
+        return None
+    major = head[8:12]
+    if major in _AVIF_BRANDS:
+        return "AVIF"
+    if major in _HEVC_BRANDS:
+        return "HEIF"
+    if brands & _AVIF_BRANDS:
+        return "AVIF"
+    if major in _HEIF_STRUCTURAL_BRANDS:
+        return "HEIF"
+    return None
 
 
 def _as_text(head: bytes) -> str | None:
@@ -455,6 +550,7 @@ def _logical_end(data: bytes, fmt: str, *, pictures: Sequence[int] | None) -> in
         "GIF": _gif_end,
         "WEBP": _webp_end,
         "AVIF": _bmff_end,
+        "HEIF": _bmff_end,
     }
     if fmt != "JPEG":
         return walkers[fmt](data)
@@ -627,7 +723,7 @@ def _webp_end(data: bytes) -> int | None:
 
 
 def _bmff_end(data: bytes) -> int | None:
-    """End of the last well-formed top-level ISO-BMFF box (AVIF)."""
+    """End of the last well-formed top-level ISO-BMFF box (AVIF, HEIF)."""
     i, n = 0, len(data)
     while i + 8 <= n:
         size = int.from_bytes(data[i : i + 4], "big")
@@ -645,6 +741,23 @@ def _bmff_end(data: bytes) -> int | None:
             break
         i += size
     return i
+
+
+def _bmff_cut_box(data: bytes) -> tuple[bytes, int, int] | None:
+    """(type, offset, size) of a top-level container box (`_BMFF_BOXES`) that runs past the end of the file.
+
+    Only a known box type counts: other bytes after the image's last box are not a box cut short but data
+    that does not belong there (judged as a polyglot by `_refuse_foreign_content`).
+    """
+    end, n = _bmff_end(data) or 0, len(data)
+    if end + 8 > n:
+        return None
+    size, kind = int.from_bytes(data[end : end + 4], "big"), data[end + 4 : end + 8]
+    if kind not in _BMFF_BOXES:
+        return None
+    if size == 1:
+        size = int.from_bytes(data[end + 8 : end + 16], "big") if end + 16 <= n else n - end + 1
+    return (kind, end, size) if size > n - end else None
 
 
 # --- metadata --------------------------------------------------------------------------------------------
@@ -667,6 +780,14 @@ def _exif_ifd(exif: Image.Exif, ifd: ExifTags.IFD) -> dict[int, Any]:
 
 
 def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation still to apply to the decoded pixels (1: none).
+
+    HEIF: none. libheif has applied the file's `irot`/`imir` transformations while decoding (its size is
+    reported after them), and HEIF's EXIF orientation only restates them (pillow-heif resets it to 1, keeping
+    the original in `info["original_orientation"]`): applying it as well would turn the picture twice.
+    """
+    if im.format == "HEIF":
+        return 1
     exif = _exif(im)
     value = exif.get(ExifTags.Base.Orientation) if exif is not None else None
     return value if isinstance(value, int) and value in _ORIENTATION_METHODS else 1

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import jsonschema
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -46,6 +47,23 @@ def _jpeg(
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", exif=exif.tobytes(), quality=85)
     return buffer.getvalue()
+
+
+def _heic(width: int = 400, height: int = 300, *, orientation: int = 6) -> bytes:
+    """A HEIC as phones write it (EXIF orientation and the same turn as `irot`); red top-left corner."""
+    image = Image.new("RGB", (width, height), (40, 120, 200))
+    image.paste((255, 0, 0), (0, 0, width // 5, width // 5))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "Acme"
+    exif[0x0110] = "Snapper 9"
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(image).save(buffer, quality=80, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _first_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
 
 
 def _png(size: int = 48, seed: int = 0) -> bytes:
@@ -165,6 +183,43 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
     }
 
 
+def test_a_rotated_heic_photo_is_published_upright_with_thumbnails_in_the_configured_format(
+    aws: EmbeddedAws, pipeline_stack: tuple[DeployedStack, Stack]
+) -> None:
+    # Given a phone's HEIC, stored 400x300 with orientation 6 (irot and EXIF) and its red corner top left
+    _, stack = pipeline_stack
+    photo = _heic()
+
+    # When it is dropped into the ingest bucket
+    [outcome] = _settled(stack, upload(stack, [("beach.heic", photo)], "phone"))
+
+    # Then it is published as a portrait HEIF with its camera metadata
+    assert (outcome.state, outcome.version) == ("published", 1)
+    item = json.loads(_public(aws, stack, f"items/{outcome.item_id}.json")["Body"].read())
+    jsonschema.validate(item, _schema("item"))
+    assert {k: item["image"][k] for k in ("format", "mime", "width", "height")} == {
+        "format": "HEIF",
+        "mime": "image/heic",
+        "width": 300,
+        "height": 400,
+    }
+    assert (item["metadata"]["camera_make"], item["metadata"]["camera_model"]) == ("Acme", "Snapper 9")
+
+    # ...and its thumbnails are WebP (the configured format), portrait, turned once: the red corner top right
+    assert sorted(t["width"] for t in item["thumbnails"]) == WIDTHS
+    for thumbnail in item["thumbnails"]:
+        key = thumbnail["url"].removeprefix(stack.outputs["PublicBaseUrl"] + "/")
+        stored = _public(aws, stack, key)
+        assert stored["ContentType"] == "image/webp"
+        image = Image.open(io.BytesIO(stored["Body"].read())).convert("RGB")
+        width, height = image.size
+        assert (width, height) == (thumbnail["width"], round(thumbnail["width"] * 4 / 3))
+        top_right, top_left = image.getpixel((width - 4, 3)), image.getpixel((3, 3))
+        assert isinstance(top_right, tuple) and isinstance(top_left, tuple)
+        assert top_right[0] > 200 and top_right[2] < 60, top_right
+        assert top_left[0] < 100 and top_left[2] > 150, top_left
+
+
 @pytest.mark.parametrize(
     ("name", "body", "reason"),
     [
@@ -176,9 +231,10 @@ def test_a_photo_is_published_with_thumbnails_versioned_metadata_and_an_event(
         ),
         ("empty.jpg", b"", "empty_file"),
         ("cut.jpg", _jpeg()[:1500], "corrupt_image"),
+        ("cut.heic", _first_half(_heic()), "corrupt_image"),
         ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 300_001, "too_large"),
     ],
-    ids=["pdf", "svg", "empty", "truncated", "too-large"],
+    ids=["pdf", "svg", "empty", "truncated", "truncated-heic", "too-large"],
 )
 def test_a_refused_file_is_quarantined_with_its_reason_and_nothing_is_published(
     aws: EmbeddedAws,

@@ -42,7 +42,7 @@ BAD: dict[str, tuple[Callable[[], bytes], str]] = {
     "tiff": (samples.tiff_file, "unsupported_type"),
     "html": (samples.html_file, "unsupported_type"),
     "eps": (samples.eps_file, "unsupported_type"),
-    "heic": (samples.heic_file, "unsupported_type"),
+    "heic header alone": (samples.heic_file, "corrupt_image"),  # HEIC is accepted: tests/unit/test_heic.py
     "text named .jpg": (samples.text_named_jpg, "unsupported_type"),
     "empty": (samples.empty_file, "empty_file"),
     "truncated jpeg": (samples.truncated_jpeg, "corrupt_image"),
@@ -302,12 +302,12 @@ def test_each_bad_input_is_refused_with_its_reason(name: str) -> None:
         (samples.tiff_file(), "TIFF"),
         (samples.html_file(), "HTML"),
         (samples.eps_file(), "EPS/PostScript"),
-        (samples.heic_file(), "HEIC/HEIF"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x08free", "MP4/QuickTime"),
         (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "ZIP"),
         (b"BM6\x0c\x00\x00\x00\x00\x00\x006\x00\x00\x00(\x00", "BMP"),
         (samples.text_named_jpg(), "plain text"),
     ],
-    ids=["svg", "pdf", "tiff", "html", "eps", "heic", "zip", "bmp", "text"],
+    ids=["svg", "pdf", "tiff", "html", "eps", "mp4", "zip", "bmp", "text"],
 )
 def test_unsupported_type_names_what_the_content_is(data: bytes, what: str) -> None:
     # Given the first bytes of a file that is not an accepted image
@@ -320,7 +320,7 @@ def test_unsupported_type_names_what_the_content_is(data: bytes, what: str) -> N
     # Then the refusal says what it looks like and what is accepted
     assert caught.value.reason == "unsupported_type"
     assert caught.value.message == (
-        f"The file's content is {what}, not an accepted image type (JPEG, PNG, WebP, GIF, AVIF)."
+        f"The file's content is {what}, not an accepted image type (JPEG, PNG, WebP, GIF, AVIF, HEIC/HEIF)."
     )
 
 
