@@ -30,6 +30,7 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.models import StateMachine
 
+from embedded_aws import custom_resources
 from embedded_aws.errors import DeployError
 
 
@@ -639,6 +640,7 @@ def install() -> None:
     import embedded_aws.cloudfront  # noqa: F401 - registers CloudFront's types (cloudfront.py)
     from embedded_aws import events  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
     from embedded_aws import apigateway  # noqa: F401 - registers the AWS::ApiGatewayV2 types (apigateway.py)
+    custom_resources.register()  # Custom::<Name> and AWS::CloudFormation::CustomResource (Lambda-backed)
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

@@ -48,6 +48,8 @@ class _Event:
     errors: int = 0
     waits: int = 0
     finished: bool = False
+    #: Told how the event ended: (None, None) when it ran without error, else (error code, message).
+    done: Callable[[str | None, str | None], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,17 @@ class AsyncInvocations:
         self._thread = threading.Thread(target=self._schedule, name="lambda-async-queue", daemon=True)
         self._thread.start()
 
-    def submit(self, function_arn: str, payload: Any, source: str) -> None:
-        """Accept one event (as Lambda answers 202 to an Event invocation)."""
+    def submit(
+        self,
+        function_arn: str,
+        payload: Any,
+        source: str,
+        done: Callable[[str | None, str | None], None] | None = None,
+    ) -> None:
+        """Accept one event (as Lambda answers 202 to an Event invocation); `done` is told how it ended."""
         with self._wake:
             self._pending += 1
-        self._at(0.0, _Event(function_arn, payload, source))
+        self._at(0.0, _Event(function_arn, payload, source, done=done))
 
     def idle(self) -> bool:
         """Whether every accepted event has finished (succeeded or been given up on)."""
@@ -180,6 +188,11 @@ class AsyncInvocations:
         finally:
             with self._wake:
                 self._pending -= 1
+            if event.done is not None:
+                try:
+                    event.done(error_code, message)
+                except Exception:
+                    log.exception("Asynchronous invocation of %s: its watcher failed", event.function_arn)
 
     def _dead_letter(self, target_arn: str, event: _Event, message: str) -> None:
         """Send the event to the function's dead-letter queue or topic, as Lambda does."""

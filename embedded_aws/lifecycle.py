@@ -112,6 +112,9 @@ def _create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> A
 
 
 def _mark_creation_complete(self: FakeStack) -> None:
+    # Outputs resolve now, as CloudFormation resolves them before CREATE_COMPLETE: one that cannot (a
+    # custom resource's GetAtt of a key its response lacks) fails the create and rolls it back.
+    _originals["outputs"].fget(self)
     if _router is not None:
         _router.stack_ready(self)
     _originals["mark_creation_complete"](self)
@@ -183,8 +186,13 @@ def install(router: Lifecycle) -> None:
     FakeStack.outputs = property(_outputs)
 
 
+#: Stack states in which moto's lazy resource map must not be read whole: it would create what is missing
+#: (being created, or deleted by a rollback; a custom resource would invoke its function again).
+_UNFINISHED = ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
+
+
 def _stack_resources(self: FakeStack) -> list[Any]:
-    if self.status == "CREATE_IN_PROGRESS":
+    if self.status in _UNFINISHED:
         # Reading a resource of moto's lazy map creates it: another request (DescribeStackResources) must
         # only see what the creating thread made, never create out of dependency order (a bucket before the
         # permission its notification needs).
@@ -196,8 +204,8 @@ def _stack_resources(self: FakeStack) -> list[Any]:
 
 def _outputs(self: FakeStack) -> list[dict[str, Any]] | None:
     """No outputs while the stack is being created, as on AWS (moto resolved them, creating the resources
-    they name in another request's thread, out of dependency order)."""
-    if self.status == "CREATE_IN_PROGRESS":
+    they name in another request's thread, out of dependency order); none for a rolled-back stack either."""
+    if self.status in _UNFINISHED:
         return None
     # An HTTP API's or a distribution's AWS URL resolves nowhere here: give its local URL.
     return endpoints.rewrite(_originals["outputs"].fget(self))  # type: ignore[no-any-return]

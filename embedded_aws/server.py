@@ -39,7 +39,7 @@ from moto.moto_server.werkzeug_app import DEFAULT_SERVICE_REGION, DomainDispatch
 from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
-from embedded_aws import actions, faults, iam, oidc, s3_cors, s3_post
+from embedded_aws import actions, custom_resources, faults, iam, oidc, s3_cors, s3_post
 from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
@@ -367,6 +367,8 @@ class AwsErrorMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
             return self._moto_api(environ, start_response)
+        if str(environ.get("PATH_INFO", "")).startswith(custom_resources.RESPONSE_PATH):
+            return custom_resources.respond(environ, start_response)  # a custom resource's ResponseURL
         if str(environ.get("PATH_INFO", "")).startswith(oidc.PREFIX + "/"):
             return oidc.wsgi(environ, start_response)  # the development OIDC issuer (oidc.py)
         request = _Request.read(environ)

@@ -34,6 +34,7 @@ from embedded_aws import botocore_data  # noqa: F401 - before any moto import: s
 from embedded_aws import (
     apigateway,
     cfn_models,
+    custom_resources,
     endpoints,
     events,
     iam,
@@ -198,6 +199,7 @@ class EmbeddedAws:
         cfn_models.install()
         endpoints.install(self.endpoints)
         lifecycle.install(self)  # functions runnable when created; stacks complete only when ready
+        custom_resources.install(self)  # custom resources' requests go to their functions
         stepfunctions.install()
         sfn_interpreter.install()  # state semantics as AWS runs them (Lambda errors, SDK results, Map)
         patches.install(self)
@@ -253,6 +255,7 @@ class EmbeddedAws:
             steps.callback(apigateway.install, None)
             steps.callback(oidc.install, None)
             steps.callback(lifecycle.uninstall)
+            steps.callback(custom_resources.install, None)
             steps.callback(self._async.join)
             steps.callback(self.runtime.shutdown)  # stops busy workers too: in-flight invocations end now
             steps.callback(self._async.stop)
@@ -286,8 +289,14 @@ class EmbeddedAws:
         result = self.runtime.invoke(function_arn, event, source="invoke")
         return result.payload, result.error
 
-    def invoke_async(self, function_arn: str, event: Any, source: str) -> None:
-        self._async.submit(function_arn, event, source)
+    def invoke_async(
+        self,
+        function_arn: str,
+        event: Any,
+        source: str,
+        done: Callable[[str | None, str | None], None] | None = None,
+    ) -> None:
+        self._async.submit(function_arn, event, source, done)
 
     @property
     def async_errors(self) -> list[tuple[str, str]]:

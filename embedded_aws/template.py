@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from embedded_aws import limits
+from embedded_aws import custom_resources, limits
 from embedded_aws.cloudfront import check_template as check_cloudfront
 from embedded_aws.errors import TemplateError, UnsupportedResourceError
 from embedded_aws.events import check_template as check_eventbridge
@@ -177,6 +177,7 @@ def _prepare_sam(sam: dict[str, Any], base: Path, plan: DeployPlan, inline_dir: 
                 code_dir = inline_dir / plan.plan_id / logical_id
                 code_dir.mkdir(parents=True, exist_ok=True)
                 (code_dir / "index.py").write_text(props.pop("InlineCode"))
+                custom_resources.add_cfnresponse(code_dir)  # as AWS provides it to inline code
                 props["CodeUri"] = {"Bucket": plan.artifact_bucket, "Key": key}
             elif _is_local_path(code_uri):
                 code_dir = _resolve_dir(base, code_uri, f"Function {logical_id}'s CodeUri")
@@ -302,11 +303,7 @@ def check_supported(
         kind = resource.get("Type", "")
         if "Condition" in resource and not conditions.get(resource["Condition"], True):
             continue
-        if (
-            kind.startswith("Custom::")
-            or kind == "AWS::CloudFormation::CustomResource"
-            or kind not in supported
-        ):
+        if not custom_resources.is_custom(kind) and kind not in supported:
             unsupported.setdefault(kind, []).append(logical_id)
     if unsupported:
         listing = "; ".join(f"{kind} ({', '.join(ids)})" for kind, ids in sorted(unsupported.items()))
@@ -318,6 +315,8 @@ def check_supported(
         if "Condition" in resource and not conditions.get(resource["Condition"], True):
             continue
         problem = _unhonoured(logical_id, resource.get("Type", ""), resource.get("Properties") or {})
+        if custom_resources.is_custom(resource.get("Type", "")):  # Lambda-backed only (custom_resources.py)
+            problem = custom_resources.template_problem(logical_id, resource, template["Resources"])
         if problem:
             raise UnsupportedResourceError(problem)
 

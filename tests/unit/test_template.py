@@ -46,14 +46,12 @@ def test_unsupported_types_are_listed_with_their_resources() -> None:
             "Q": {"Type": "AWS::SQS::Queue"},
             "A": {"Type": "AWS::AppSync::GraphQLApi"},
             "B": {"Type": "AWS::AppSync::GraphQLApi"},
-            "C": {"Type": "Custom::Thing"},
         }
     }
     # When it is checked, Then both types are named with the logical ids
     with pytest.raises(UnsupportedResourceError) as refused:
         check_supported(template, SUPPORTED)
     assert "AWS::AppSync::GraphQLApi (A, B)" in refused.value.message
-    assert "Custom::Thing (C)" in refused.value.message
 
 
 def test_resources_behind_a_false_condition_are_not_checked() -> None:
