@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 from urllib3 import encode_multipart_formdata
 
+from embedded_aws import endpoints
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from tests.compat.conftest import COMPAT
 
@@ -222,3 +223,28 @@ def test_a_cors_preflight_is_answered_by_the_first_matching_rule_only(
     assert (refused.status, _error_code(refused)) == (403, "AccessForbidden")
     assert _message(refused).startswith("CORSResponse: This CORS request is not allowed.")
     assert (reads.status, reads.headers["access-control-allow-origin"]) == (200, "*")
+
+
+def test_a_cors_rule_naming_a_distribution_s_aws_origin_admits_its_local_origin(aws: EmbeddedAws) -> None:
+    # Given a distribution's host served locally, and a bucket whose CORS rule names its AWS origin
+    served = endpoints.current()
+    assert served is not None
+    host = "d1corsrewrite.cloudfront.net"
+    local_origin = served.serve(host, lambda environ, start_response: [])
+    s3, bucket = aws.client("s3"), "compat-cors-rewrite"
+    s3.create_bucket(Bucket=bucket)
+    rule = {"AllowedOrigins": [f"https://{host}"], "AllowedMethods": ["POST"], "AllowedHeaders": ["*"]}
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+    try:
+        # When a page of that distribution, served locally, asks whether it may POST
+        reply = _send(
+            f"{aws.endpoint_url}/{bucket}",
+            "OPTIONS",
+            {"Origin": local_origin, "Access-Control-Request-Method": "POST"},
+        )
+    finally:
+        served.close(host)
+        s3.delete_bucket(Bucket=bucket)
+
+    # Then the rule admits it, as it admits the distribution's origin on AWS
+    assert (reply.status, reply.headers.get("access-control-allow-origin")) == (200, local_origin)
