@@ -91,8 +91,8 @@ def template_problem(logical_id: str, resource: dict[str, Any], resources: dict[
         )
     if target not in ("lambda", "unknown"):
         return (
-            f"{what}: its ServiceToken names {target}, which is not a Lambda function; the embedded AWS runs "
-            "Lambda-backed custom resources."
+            f"{what}: its ServiceToken names {target}; it must be a Lambda function's ARN (the embedded AWS "
+            "runs Lambda-backed custom resources)."
         )
     return None
 
@@ -113,6 +113,8 @@ def _token_target(token: Any, resources: dict[str, Any]) -> str:
         kind = (resources.get(target) or {}).get("Type")
         if kind is None:
             return "unknown"  # a parameter (or a pseudo parameter)
+        if name == "Ref" and kind == "AWS::Lambda::Function":  # Ref is its name; a ServiceToken is an ARN
+            return f"function {target} by name (Ref), not by ARN (!GetAtt {target}.Arn)"
         return "lambda" if kind in _LAMBDA_TYPES else "sns" if kind == "AWS::SNS::Topic" else f"a {kind}"
     if name == "Fn::Sub":
         text = arg[0] if isinstance(arg, list) and arg else arg

@@ -168,6 +168,7 @@ def test_lambda_backed_custom_resources_are_admitted_and_others_refused_naming_w
     backed = {"Resources": {"Fn": function, "C": _custom({"Fn::GetAtt": ["Fn", "Arn"]})}}
     by_topic = {"Resources": {"Topic": topic, "C": _custom({"Ref": "Topic"})}}
     by_nothing = {"Resources": {"C": {"Type": "AWS::CloudFormation::CustomResource", "Properties": {}}}}
+    by_name = {"Resources": {"Fn": function, "C": _custom({"Ref": "Fn"})}}
     supported = {"AWS::Lambda::Function", "AWS::SNS::Topic"}
 
     # When they are checked, Then the Lambda-backed one passes
@@ -177,3 +178,5 @@ def test_lambda_backed_custom_resources_are_admitted_and_others_refused_naming_w
         check_supported(by_topic, supported)
     with pytest.raises(UnsupportedResourceError, match=r"C .*has no ServiceToken"):
         check_supported(by_nothing, supported)
+    with pytest.raises(UnsupportedResourceError, match=r"by name \(Ref\), not by ARN \(!GetAtt Fn\.Arn\)"):
+        check_supported(by_name, supported)
