@@ -54,6 +54,7 @@ from joserfc.jwk import KeySet
 from moto.core.common_models import CloudFormationModel
 
 from embedded_aws import endpoints, iam
+from embedded_aws.actions import Check
 from embedded_aws.cfn_models import _LocalModel
 from embedded_aws.errors import DeployError
 
@@ -63,6 +64,8 @@ StartResponse = Callable[..., Any]
 
 #: The longest an HTTP API waits for an integration (its TimeoutInMillis may only lower it).
 MAX_INTEGRATION_TIMEOUT_S = 30.0
+#: How long API Gateway waits for a Lambda authorizer.
+_AUTHORIZER_TIMEOUT_S = 10.0
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ANY_METHOD = "x-amazon-apigateway-any-method"
 _JWT_ALGORITHMS = ["RS256", "RS384", "RS512"]  # API Gateway verifies RSA signatures only
@@ -600,6 +603,10 @@ class _UnauthorizedError(Exception):
     """The request carries no valid token: 401 (the message names why, in `www-authenticate`)."""
 
 
+class _AuthorizerFailedError(Exception):
+    """A Lambda authorizer failed, timed out, could not be invoked or answered nonsense: 500."""
+
+
 class _ForbiddenError(Exception):
     """The token is valid but the route wants a scope it lacks: 403."""
 
@@ -838,6 +845,9 @@ class HttpApiApp:
         self.region = region
         self.api_id = api_id
         self.domain = api_host(api_id, region)
+        self._cache_lock = threading.Lock()
+        #: Lambda authorizers' answers by (authorizer id, identity), with when each expires.
+        self._authorizer_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
@@ -939,6 +949,8 @@ class HttpApiApp:
                 return _message(401, "Unauthorized", headers)
             except _ForbiddenError:
                 return _message(403, "Forbidden")
+            except _AuthorizerFailedError:
+                return _message(500, "Internal Server Error")
         target = str(route.target or "")
         integration = api.integrations.get(target.removeprefix("integrations/")) if target else None
         if integration is None:
@@ -982,27 +994,22 @@ class HttpApiApp:
     def _lambda_authorizer(
         self, authorizer: Any, route: Any, params: dict[str, str], request: _Request
     ) -> dict[str, Any]:
+        """Call a Lambda (REQUEST) authorizer, or reuse its answer for the same identity within its TTL."""
         identity = self._identity(authorizer, request, params)
-        if identity is None and _as_list(authorizer.identity_source):
+        if identity is None:
             raise _UnauthorizedError("")
         version = str(authorizer.auth_payload_format_version or "2.0")
-        function_arn = _function_arn(str(authorizer.authorizer_uri or ""))
-        if version == "1.0":
-            event = self._event_v1(route, params, request, None)
-            event.update(
-                {"type": "REQUEST", "methodArn": self._source_arn(request), "identitySource": identity}
-            )
+        ttl = float(authorizer.auth_result_ttl or 0) if identity else 0.0
+        key = (str(authorizer.id), tuple(identity))
+        with self._cache_lock:
+            cached = self._authorizer_cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            payload = cached[1]
         else:
-            event = self._event_v2(route, params, request, None)
-            event.update(
-                {"type": "REQUEST", "routeArn": self._source_arn(request), "identitySource": identity}
-            )
-        status, payload = self._call(function_arn, event, MAX_INTEGRATION_TIMEOUT_S, request, route)
-        if status is not None or not isinstance(payload, dict):
-            log.warning(
-                "HTTP API %s: Lambda authorizer %s failed or answered no object", self.api_id, function_arn
-            )
-            raise _UnauthorizedError("")
+            payload = self._authorize(authorizer, version, identity, route, params, request)
+            if ttl > 0:
+                with self._cache_lock:
+                    self._authorizer_cache[key] = (time.monotonic() + ttl, payload)
         if version == "2.0" and _is_true(authorizer.enable_simple_response):
             if payload.get("isAuthorized") is not True:
                 raise _ForbiddenError()
@@ -1013,6 +1020,49 @@ class HttpApiApp:
         if version == "1.0":
             return {**context, "principalId": payload.get("principalId")}
         return {"lambda": context}
+
+    def _authorize(
+        self,
+        authorizer: Any,
+        version: str,
+        identity: list[str],
+        route: Any,
+        params: dict[str, str],
+        request: _Request,
+    ) -> dict[str, Any]:
+        """The authorizer function's answer (an object); raises `_AuthorizerFailedError` (500) otherwise."""
+        function_arn = _function_arn(str(authorizer.authorizer_uri or ""))
+        if version == "1.0":
+            event = self._event_v1(route, params, request, None)
+            event.update(
+                {
+                    "type": "REQUEST",
+                    "methodArn": self._source_arn(request),
+                    "identitySource": ",".join(identity),
+                    "authorizationToken": identity[0] if identity else None,
+                }
+            )
+        else:
+            event = self._event_v2(route, params, request, None)
+            event.pop("body", None)  # an authorizer never sees the body
+            event.pop("isBase64Encoded", None)
+            event.update(
+                {"type": "REQUEST", "routeArn": self._source_arn(request), "identitySource": identity}
+            )
+        source_arn = (
+            f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/authorizers/{authorizer.id}"
+        )
+        status, payload = self._call(
+            function_arn, event, _AUTHORIZER_TIMEOUT_S, route, source_arn, authorizer.auth_creds_arn
+        )
+        if status is not None or not isinstance(payload, dict):
+            log.warning(
+                "HTTP API %s: Lambda authorizer %s failed or answered no JSON object (API Gateway: 500)",
+                self.api_id,
+                function_arn,
+            )
+            raise _AuthorizerFailedError()
+        return payload
 
     # --- integrations --------------------------------------------------------------------------------
     def _source_arn(self, request: _Request) -> str:
@@ -1039,8 +1089,9 @@ class HttpApiApp:
         if stage is not None and stage.stage_variables:
             event["stageVariables"] = dict(stage.stage_variables)
         timeout_s = min(MAX_INTEGRATION_TIMEOUT_S, (integration.timeout_in_millis or 30000) / 1000)
+        function_arn = _function_arn(str(integration.integration_uri))
         status, payload = self._call(
-            _function_arn(str(integration.integration_uri)), event, timeout_s, request, route
+            function_arn, event, timeout_s, route, self._source_arn(request), integration.credentials_arn
         )
         if status is not None:
             return _message(status, "Service Unavailable" if status == 503 else "Internal Server Error")
@@ -1056,26 +1107,21 @@ class HttpApiApp:
         return answer
 
     def _call(
-        self, function_arn: str, event: dict[str, Any], timeout_s: float, request: _Request, route: Any
+        self,
+        function_arn: str,
+        event: dict[str, Any],
+        timeout_s: float,
+        route: Any,
+        source_arn: str,
+        credentials_arn: str | None = None,
     ) -> tuple[int | None, Any]:
-        """Invoke a function as API Gateway does: (None, its payload), or (500 / 503, None)."""
+        """Invoke a function as API Gateway does, for `source_arn` (or as the role `credentials_arn`):
+        (None, its payload), or (500 / 503, None)."""
         router = _router
         if router is None:
             log.error("HTTP API %s: the embedded AWS's Lambda runtime is not running", self.api_id)
             return 500, None
-        source_arn = self._source_arn(request)
-        if not iam.delivery_allowed(
-            "apigateway.amazonaws.com", "lambda:InvokeFunction", function_arn, source_arn
-        ):
-            log.warning(
-                "HTTP API %s: route %s cannot invoke %s: the function's resource policy has no "
-                "lambda:InvokeFunction permission for apigateway.amazonaws.com with a SourceArn matching %s "
-                "(add an AWS::Lambda::Permission). API Gateway answers 500.",
-                self.api_id,
-                route.route_key,
-                function_arn,
-                source_arn,
-            )
+        if not self._may_invoke(function_arn, source_arn, credentials_arn, route):
             return 500, None
         outcome: list[Any] = []
 
@@ -1111,6 +1157,39 @@ class HttpApiApp:
             return None, json.loads(payload_text) if payload_text else None
         except ValueError:
             return 500, None
+
+    def _may_invoke(
+        self, function_arn: str, source_arn: str, credentials_arn: str | None, route: Any
+    ) -> bool:
+        """Whether API Gateway may invoke the function: with the role's own policies when the integration
+        or authorizer names credentials, else by the function's resource policy. Logs what is missing."""
+        authority = iam.current()
+        if credentials_arn and authority is not None:
+            if authority.role_may(credentials_arn, [Check("lambda:InvokeFunction", function_arn)]) is None:
+                return True
+            log.warning(
+                "HTTP API %s: route %s cannot invoke %s: the role %s does not allow lambda:InvokeFunction on "
+                "it. API Gateway answers 500.",
+                self.api_id,
+                route.route_key,
+                function_arn,
+                credentials_arn,
+            )
+            return False
+        if iam.delivery_allowed(
+            "apigateway.amazonaws.com", "lambda:InvokeFunction", function_arn, source_arn
+        ):
+            return True
+        log.warning(
+            "HTTP API %s: route %s cannot invoke %s: the function's resource policy has no "
+            "lambda:InvokeFunction permission for apigateway.amazonaws.com with a SourceArn matching %s "
+            "(add an AWS::Lambda::Permission). API Gateway answers 500.",
+            self.api_id,
+            route.route_key,
+            function_arn,
+            source_arn,
+        )
+        return False
 
     def _context(self, route: Any, request: _Request) -> dict[str, Any]:
         return {

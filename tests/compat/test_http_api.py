@@ -86,6 +86,12 @@ def jwt_api(aws: EmbeddedAws) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def lambda_authorizer_api(aws: EmbeddedAws) -> Iterator[DeployedStack]:
+    with _deployed(aws, "http_api_lambda_authorizer") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
 def cfn_api(aws: EmbeddedAws) -> Iterator[DeployedStack]:
     with _deployed(aws, "http_api_cfn") as stack:
         yield stack
@@ -480,6 +486,67 @@ def test_a_websocket_api_is_refused_at_deploy_naming_the_feature(tmp_path: Path)
     with pytest.raises(UnsupportedResourceError) as refused:
         plan_deploy(template, supported=cfn_models.supported_types(), work_dir=tmp_path)
     assert "WebSocketApi (AWS::ApiGatewayV2::Api) property ProtocolType: WebSocket APIs" in str(refused.value)
+
+
+# --- Lambda (REQUEST) authorizers ---------------------------------------------------------------------------
+def test_a_simple_response_authorizer_admits_its_token_with_its_context_and_its_answer_is_cached(
+    aws: EmbeddedAws, lambda_authorizer_api: DeployedStack
+) -> None:
+    # Given the default authorizer: simple responses on the Authorization header, cached 300 s
+    url = lambda_authorizer_api.outputs["ApiUrl"]
+    name = lambda_authorizer_api.outputs["SimpleAuthorizerFunctionName"]
+    calls_before = aws.runtime.pool(name).stats.invocations
+
+    # When `GET /simple` is called twice with the expected token, once with another, once without
+    admitted = [call(f"{url}/simple", headers={"Authorization": "let-me-in"}) for _ in range(2)]
+    refused = call(f"{url}/simple", headers={"Authorization": "guess"})
+    missing = call(f"{url}/simple")
+
+    # Then the token gets through with the authorizer's context; the authorizer ran once for it (its answer
+    # is cached for that identity) and once for the other; another token is forbidden, none unauthorized
+    for answer in admitted:
+        assert answer.status == 200
+        context = answer.json()["authorizer"]["lambda"]
+        assert context["user"] == "alice"
+        assert context["routeArn"].endswith("/$default/GET/simple")
+    assert aws.runtime.pool(name).stats.invocations - calls_before == 2
+    assert (refused.status, refused.json()) == (403, {"message": "Forbidden"})
+    assert (missing.status, missing.json()) == (401, {"message": "Unauthorized"})
+
+
+def test_an_iam_policy_authorizer_allows_or_denies_the_route(lambda_authorizer_api: DeployedStack) -> None:
+    # Given a route whose authorizer answers an IAM policy on the `key` query parameter
+    url = lambda_authorizer_api.outputs["ApiUrl"]
+
+    # When it is called with the right key and a wrong one
+    allowed = call(f"{url}/policy/x?key=open-sesame")
+    denied = call(f"{url}/policy/x?key=nope")
+
+    # Then the Allow reaches the function with the policy's context, the Deny is forbidden
+    assert allowed.status == 200
+    assert allowed.json()["authorizer"] == {"lambda": {"tier": "gold"}}
+    assert (denied.status, denied.json()) == (403, {"message": "Forbidden"})
+
+
+def test_an_authorizer_api_gateway_may_not_invoke_answers_500(
+    lambda_authorizer_api: DeployedStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an authorizer without EnableFunctionDefaultPermissions (no Lambda permission for its function)
+    url = lambda_authorizer_api.outputs["ApiUrl"]
+    function = lambda_authorizer_api.outputs["UninvitedAuthorizerFunctionName"]
+
+    # When its route is called with its identity source
+    with caplog.at_level(logging.WARNING, logger="embedded_aws"):
+        answer = call(f"{url}/uninvited", headers={"x-key": "let-me-in"})
+
+    # Then API Gateway answers 500, and the log names the missing permission for the authorizer's source
+    assert (answer.status, answer.json()) == (500, {"message": "Internal Server Error"})
+    assert any(
+        "lambda:InvokeFunction" in record.getMessage()
+        and function in record.getMessage()
+        and "/authorizers/" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 # --- route selection, as HTTP APIs document it ------------------------------------------------------------
