@@ -12,7 +12,7 @@ its issuer URL is `http://127.0.0.1:4566/_local/oidc` (`EmbeddedAws.oidc_issuer`
 - `GET  /_local/oidc/.well-known/jwks.json`: the RSA public key (made when the embedded AWS starts);
 - `POST /_local/oidc/token` with JSON `{"sub", "aud"?, "expires_in"?, "scope"?, "claims"?}`:
   `{"access_token", "token_type": "Bearer", "expires_in"}`. A negative `expires_in` mints a token that has
-  already expired; `claims` are added last (they may override any standard claim).
+  already expired; `claims` are added last (they may override any standard claim, and a null removes one).
 
 Every answer admits any origin (CORS): a page served on another local port mints its tokens here.
 `mint_token` is the same call from Python.
@@ -85,6 +85,7 @@ class Issuer:
         if scope:
             payload["scope"] = scope
         payload.update(claims or {})
+        payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode({"alg": "RS256", "kid": self.key_id, "typ": "JWT"}, payload, self._key)
 
 

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -327,6 +328,30 @@ def test_a_missing_or_invalid_token_answers_401_unauthorized(
     assert answer.json() == {"message": "Unauthorized"}
     if why is not None:
         assert why in answer.headers["www-authenticate"]
+
+
+def test_a_token_not_yet_valid_answers_401_and_one_naming_the_audience_as_client_id_gets_through(
+    aws: EmbeddedAws, jwt_api: str
+) -> None:
+    # Given a token valid only in ten minutes, and an access token with `client_id` instead of `aud` (as
+    # Cognito's access tokens are) whose scopes are a `scp` list
+    now = int(time.time())
+    early = mint_token(aws.endpoint_url, "erin", claims={"nbf": now + 600})
+    client = mint_token(
+        aws.endpoint_url, "frank", claims={"aud": None, "client_id": "pipeline", "scp": ["a", "b"]}
+    )
+
+    # When each calls the protected route
+    refused = call(f"{jwt_api}/me", headers={"Authorization": f"Bearer {early}"})
+    admitted = call(f"{jwt_api}/me", headers={"Authorization": f"Bearer {client}"})
+
+    # Then the early one is unauthorized; the client_id one gets through with its scopes
+    assert refused.status == 401
+    assert "nbf" in refused.headers["www-authenticate"]
+    assert admitted.status == 200
+    jwt = admitted.json()["authorizer"]["jwt"]
+    assert "aud" not in jwt["claims"]
+    assert (jwt["claims"]["client_id"], jwt["scopes"]) == ("pipeline", ["a", "b"])
 
 
 def test_a_token_without_the_route_s_scope_answers_403_and_one_with_it_gets_through(
