@@ -18,7 +18,9 @@ of its own (`embedded_aws.endpoints`). Each request is answered as HTTP APIs doc
   past the integration's timeout (30 s at most) 503 `{"message":"Service Unavailable"}`;
 - CORS (`CorsConfiguration`, `x-amazon-apigateway-cors`): preflights answered by API Gateway unless a route
   takes OPTIONS; the configured headers added to answers for allowed origins (an origin configured as an AWS
-  URL admits the local URL serving it).
+  URL admits the local URL serving it);
+- access logs (a stage's `AccessLogSettings`): one line per request in the log group, its `$context`
+  variables filled in (`-` for those without a value).
 
 Refused at deploy, naming the feature: WebSocket APIs, integrations other than Lambda proxy (AWS_PROXY),
 AWS service integrations (IntegrationSubtype), VPC links, IAM (AWS_IAM) route authorization, OpenAPI bodies
@@ -561,6 +563,8 @@ class HttpApiStage(_ApiChild, CloudFormationModel):  # type: ignore[misc]  # mot
             config["description"] = props["Description"]
         if props.get("DefaultRouteSettings"):
             config["defaultRouteSettings"] = _camel(props["DefaultRouteSettings"])
+        if props.get("AccessLogSettings"):
+            config["accessLogSettings"] = _camel(props["AccessLogSettings"])
         stage = api.create_stage(config)
         return cls(stage.name, api.api_id, account_id, region_name)
 
@@ -736,6 +740,9 @@ class _Request:
     source_ip: str
     request_id: str
     started: float = field(default_factory=time.time)
+    #: `$context` values of the access log, filled in as the request is answered.
+    context: dict[str, str] = field(default_factory=dict)
+    claims: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k == name]
@@ -815,6 +822,14 @@ def _select_route(api: Any, method: str, path: str) -> tuple[Any, dict[str, str]
     return (default, {}) if default is not None else None
 
 
+_CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.:-]*[A-Za-z0-9_])")
+_LOG_LOCK = threading.Lock()
+#: What API Gateway's access log says when it may not invoke the function.
+_NO_PERMISSION = (
+    "The IAM role configured on the integration or API Gateway doesn't have permissions to call the "
+    "integration. Check the permissions and try again."
+)  # moto's log streams are not safe for concurrent writers
+
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|javascript|xml|[\w.+-]+\+json|[\w.+-]+\+xml)\b)", re.IGNORECASE
 )
@@ -851,12 +866,15 @@ class HttpApiApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode()
+        request = None
         try:
             request = self._read(environ, request_id)
             answer = self.handle(request)
         except Exception:
             log.exception("HTTP API %s failed on %s", self.api_id, environ.get("PATH_INFO"))
             answer = _message(500, "Internal Server Error")
+        if request is not None:
+            self._access_log(request, answer)
         # The server adds `Date` itself (http.server's send_response), as API Gateway does.
         headers = [(k, v) for k, v in answer.headers if k.lower() not in ("content-length", "date")]
         headers += [
@@ -869,6 +887,54 @@ class HttpApiApp:
             phrase = "Unknown"
         start_response(f"{answer.status} {phrase}", headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else answer.body]
+
+    def _access_log(self, request: _Request, answer: _Answer) -> None:
+        """One line in the stage's access log group (`AccessLogSettings`), formatted as configured."""
+        api = _backend(self.account_id, self.region).apis.get(self.api_id)
+        stage = api.stages.get(request.stage) if api is not None else None
+        settings = (getattr(stage, "access_log_settings", None) or {}) if stage is not None else {}
+        destination, line_format = settings.get("destinationArn"), settings.get("format")
+        if not destination or not line_format:
+            return
+        values = {
+            "requestId": request.request_id,
+            "extendedRequestId": request.request_id,
+            "apiId": self.api_id,
+            "domainName": self.domain,
+            "domainPrefix": self.api_id,
+            "stage": request.stage,
+            "httpMethod": request.method,
+            "path": request.path,
+            "protocol": "HTTP/1.1",
+            "identity.sourceIp": request.source_ip,
+            "identity.userAgent": request.header("user-agent") or "",
+            "requestTime": _request_time(request.started),
+            "requestTimeEpoch": str(int(request.started * 1000)),
+            "responseLength": str(len(answer.body)),
+            "responseLatency": str(int((time.time() - request.started) * 1000)),
+            "status": str(answer.status),
+            **request.context,
+            **{f"authorizer.claims.{k}": _claim_text(v) for k, v in request.claims.items()},
+        }
+        line = _CONTEXT_VARIABLE.sub(lambda m: values.get(m.group(1)) or "-", str(line_format))
+        group = str(destination).split(":log-group:", 1)[-1].removesuffix(":*")
+        try:
+            from moto.logs.models import logs_backends
+
+            backend = logs_backends[self.account_id][self.region]
+            stream = f"{self.api_id}_{request.stage}"
+            with _LOG_LOCK:
+                if group not in backend.groups:
+                    return  # AWS drops the line too when the group is gone
+                if stream not in backend.groups[group].streams:
+                    backend.create_log_stream(group, stream)
+                backend.put_log_events(
+                    group, stream, [{"timestamp": int(time.time() * 1000), "message": line}]
+                )
+        except Exception:  # an access log must never fail a request
+            log.warning(
+                "HTTP API %s: could not write its access log to %s", self.api_id, group, exc_info=True
+            )
 
     def _read(self, environ: dict[str, Any], request_id: str) -> _Request:
         raw_uri = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/"))
@@ -919,7 +985,10 @@ class HttpApiApp:
             answer = _message(404, "Not Found")
         else:
             route, params = selected
+            request.context["routeKey"] = str(route.route_key)
             answer = self._route(api, route, params, request)
+        if answer.status >= 400:
+            request.context.setdefault("error.message", json.loads(answer.body or b"{}").get("message", ""))
         if cors:
             answer.headers = [
                 (k, v) for k, v in answer.headers if not k.lower().startswith("access-control-")
@@ -944,6 +1013,7 @@ class HttpApiApp:
                 else:
                     authorizer_context = self._lambda_authorizer(authorizer, route, params, request)
             except _UnauthorizedError as refused:
+                request.context["authorizer.error"] = str(refused) or "Unauthorized"
                 challenge = f'Bearer scope="" error="invalid_token" error_description="{refused}"'
                 headers = [("www-authenticate", challenge)] if auth_type == "JWT" and str(refused) else []
                 return _message(401, "Unauthorized", headers)
@@ -989,6 +1059,7 @@ class HttpApiApp:
         claims, scopes = verify_jwt(
             identity[0], issuer, _as_list(config.get("audience")), list(route.authorization_scopes or [])
         )
+        request.claims = claims
         return {"jwt": {"claims": {k: _claim_text(v) for k, v in claims.items()}, "scopes": scopes}}
 
     def _lambda_authorizer(
@@ -1091,7 +1162,13 @@ class HttpApiApp:
         timeout_s = min(MAX_INTEGRATION_TIMEOUT_S, (integration.timeout_in_millis or 30000) / 1000)
         function_arn = _function_arn(str(integration.integration_uri))
         status, payload = self._call(
-            function_arn, event, timeout_s, route, self._source_arn(request), integration.credentials_arn
+            function_arn,
+            event,
+            timeout_s,
+            route,
+            self._source_arn(request),
+            integration.credentials_arn,
+            request.context,
         )
         if status is not None:
             return _message(status, "Service Unavailable" if status == 503 else "Internal Server Error")
@@ -1114,14 +1191,18 @@ class HttpApiApp:
         route: Any,
         source_arn: str,
         credentials_arn: str | None = None,
+        context: dict[str, str] | None = None,
     ) -> tuple[int | None, Any]:
         """Invoke a function as API Gateway does, for `source_arn` (or as the role `credentials_arn`):
-        (None, its payload), or (500 / 503, None)."""
+        (None, its payload), or (500 / 503, None). `context` gets the access log's integration values."""
+        notes = context if context is not None else {}
+        started = time.monotonic()
         router = _router
         if router is None:
             log.error("HTTP API %s: the embedded AWS's Lambda runtime is not running", self.api_id)
             return 500, None
         if not self._may_invoke(function_arn, source_arn, credentials_arn, route):
+            notes["integrationErrorMessage"] = _NO_PERMISSION
             return 500, None
         outcome: list[Any] = []
 
@@ -1134,7 +1215,9 @@ class HttpApiApp:
         worker = threading.Thread(target=invoke, name=f"apigw-{self.api_id}", daemon=True)
         worker.start()
         worker.join(timeout_s)
+        notes["integrationLatency"] = str(int((time.monotonic() - started) * 1000))
         if not outcome:
+            notes["integrationErrorMessage"] = "Integration timeout"
             log.warning(
                 "HTTP API %s: route %s: %s did not answer within the integration timeout (%.1f s)",
                 self.api_id,
@@ -1146,9 +1229,14 @@ class HttpApiApp:
         result = outcome[0]
         if isinstance(result, Exception):
             log.warning("HTTP API %s: invoking %s failed: %s", self.api_id, function_arn, result)
+            notes["integrationErrorMessage"] = str(result)
             return 500, None
         payload_text, error = result
+        notes["integrationStatus"] = "200"
         if error is not None:
+            notes["integrationErrorMessage"] = "The Lambda function returned the following error: " + str(
+                error.get("errorMessage", error)
+            )
             log.info(
                 "HTTP API %s: route %s: %s failed: %s", self.api_id, route.route_key, function_arn, error
             )

@@ -80,10 +80,16 @@ def lambda_api(aws: EmbeddedAws) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def jwt_api(aws: EmbeddedAws) -> Iterator[str]:
-    """The JWT-protected HttpApi's local URL (no final `/`), trusting the development issuer."""
+def jwt_stack(aws: EmbeddedAws) -> Iterator[DeployedStack]:
+    """The JWT-protected HttpApi, trusting the development issuer."""
     with _deployed(aws, "http_api_jwt", {"IssuerUrl": aws.oidc_issuer}) as stack:
-        yield stack.outputs["ApiUrl"].rstrip("/")
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def jwt_api(jwt_stack: DeployedStack) -> str:
+    """The JWT-protected HttpApi's local URL (no final `/`)."""
+    return jwt_stack.outputs["ApiUrl"].rstrip("/")
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +385,31 @@ def test_a_route_with_authorizer_none_takes_calls_without_a_token(jwt_api: str) 
     # Then the function answers, with no authorizer context
     assert answer.status == 200
     assert answer.json() == {"routeKey": "GET /public", "authorizer": None}
+
+
+def test_each_request_writes_a_line_in_the_stage_s_access_log(
+    aws: EmbeddedAws, jwt_stack: DeployedStack
+) -> None:
+    # Given the API's $default stage logging to a log group in a JSON format
+    url = jwt_stack.outputs["ApiUrl"].rstrip("/")
+    token = mint_token(aws.endpoint_url, "grace")
+
+    # When a call gets through and another is refused
+    admitted = call(f"{url}/me", headers={"Authorization": f"Bearer {token}"})
+    refused = call(f"{url}/me")
+
+    # Then each has its line, with the route, status, the caller's subject or the authorizer's error
+    events = aws.client("logs").filter_log_events(logGroupName=jwt_stack.outputs["AccessLogGroup"])["events"]
+    lines = {line["requestId"]: line for line in (json.loads(event["message"]) for event in events)}
+    assert lines[admitted.headers["apigw-requestid"]] == {
+        "requestId": admitted.headers["apigw-requestid"],
+        "route": "GET /me",
+        "status": "200",
+        "sub": "grace",
+        "error": "-",
+    }
+    assert lines[refused.headers["apigw-requestid"]]["status"] == "401"
+    assert lines[refused.headers["apigw-requestid"]]["sub"] == "-"
 
 
 def test_the_development_issuer_publishes_its_discovery_document_and_keys_and_refuses_a_token_without_sub(
