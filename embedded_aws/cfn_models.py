@@ -638,8 +638,11 @@ def install() -> None:
     parsing.parse_and_create_resource = _report_failures(parsing.parse_and_create_resource)
     parsing.clean_json = _clean_json(parsing.clean_json)  # parsing's own recursion finds it by module name
     import embedded_aws.cloudfront  # noqa: F401 - registers CloudFront's types (cloudfront.py)
-    from embedded_aws import events  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
-    from embedded_aws import apigateway  # noqa: F401 - registers the AWS::ApiGatewayV2 types (apigateway.py)
+    from embedded_aws import (
+        apigateway,  # noqa: F401 - registers the AWS::ApiGatewayV2 types (apigateway.py)
+        events,  # noqa: F401 - registers AWS::Scheduler::Schedule (events.py)
+    )
+
     custom_resources.register()  # Custom::<Name> and AWS::CloudFormation::CustomResource (Lambda-backed)
 
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
