@@ -11,6 +11,9 @@
   ends `ROLLBACK_COMPLETE`; the `CreateStack` call itself fails with the reason (moto creates synchronously).
 - While a stack is created, another request sees no outputs and only the resources already made: moto's
   lazy resource map created a resource when read, so a DescribeStacks could create one out of order.
+- A resource is created after everything it `DependsOn`, also when it is created early because another
+  resource's Ref or GetAtt names it (moto's lazy map honoured DependsOn only in its own walk, so a bucket
+  named by a function's environment was created before the topic policy its notification needs).
 - A resource whose `Condition` is false is not part of the stack: moto kept it as an empty entry, which
   `ListStackResources`/`DescribeStackResources` returned with a blank logical id and type.
 """
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import Stack as FakeStack
+from moto.cloudformation.parsing import ResourceMap
 
 from embedded_aws import endpoints, iam
 
@@ -182,6 +186,8 @@ def install(router: Lifecycle) -> None:
     FakeStack.create_resources = _create_resources
     FakeStack.parse_template = staticmethod(_parse_template)
     FakeStack.stack_resources = property(_stack_resources)
+    _originals["resource"] = ResourceMap.__getitem__
+    ResourceMap.__getitem__ = _resource_after_its_dependencies
     _originals["outputs"] = FakeStack.outputs
     FakeStack.outputs = property(_outputs)
 
@@ -189,6 +195,17 @@ def install(router: Lifecycle) -> None:
 #: Stack states in which moto's lazy resource map must not be read whole: it would create what is missing
 #: (being created, or deleted by a rollback; a custom resource would invoke its function again).
 _UNFINISHED = ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
+
+
+def _resource_after_its_dependencies(self: ResourceMap, key: str) -> Any:
+    """moto's lazy resource lookup, creating what a resource `DependsOn` before the resource itself."""
+    if key not in self._parsed_resources:
+        resource_json = self._resource_json_map.get(key)
+        depends_on = resource_json.get("DependsOn", []) if isinstance(resource_json, dict) else []
+        for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+            if dependency in self._resource_json_map:
+                self[dependency]
+    return _originals["resource"](self, key)
 
 
 def _stack_resources(self: FakeStack) -> list[Any]:

@@ -235,3 +235,16 @@ def test_deleting_a_stack_stops_its_functions_and_pollers(aws: EmbeddedAws) -> N
     mappings = aws.client("lambda").list_event_source_mappings()["EventSourceMappings"]
     assert not [m for m in mappings if m["FunctionArn"] in functions]
     assert "deleted-stack" not in aws.stacks
+
+
+def test_a_resource_needed_early_by_a_ref_is_still_created_after_what_it_depends_on(
+    aws: EmbeddedAws, deploy_compat: DeployCompat
+) -> None:
+    # Given a bucket that DependsOn the topic policy S3 needs for its notification, named by a queue that
+    # comes first in the template (so the bucket is needed before its turn)
+    # When the template is deployed
+    stack = deploy_compat("deploy_depends_on")
+    # Then the bucket was created after the policy: S3 validated the notification, and the stack is complete
+    assert stack.status == "CREATE_COMPLETE"
+    configuration = aws.client("s3").get_bucket_notification_configuration(Bucket=stack.outputs["BucketName"])
+    assert len(configuration["TopicConfigurations"]) == 1
