@@ -26,6 +26,7 @@ def client(
     max_attempts: int = 3,
     read_timeout: float = 70.0,
     credentials: dict[str, str] | None = None,
+    signature_version: str | None = None,
 ) -> Any:
     """Make a boto3 client; with `endpoint_url` it talks to that endpoint with local credentials, with
     `credentials` (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`) as someone else.
@@ -37,6 +38,7 @@ def client(
         retries={"max_attempts": max_attempts, "mode": "standard"},
         read_timeout=read_timeout,
         connect_timeout=5,
+        signature_version=signature_version,  # None: botocore's default for the service
     )
     kwargs: dict[str, Any] = {"config": config}
     if region:

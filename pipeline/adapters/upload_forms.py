@@ -49,6 +49,8 @@ class UploadForms:
                 "aws_secret_access_key": credentials["SecretAccessKey"],
                 "aws_session_token": credentials["SessionToken"],
             },
+            # boto3 signs POST forms with SigV2 unless told: S3 takes only SigV4 in newer regions
+            signature_version="s3v4",
         )
         form: dict[str, Any] = s3.generate_presigned_post(
             Bucket=bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_s
