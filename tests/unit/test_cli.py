@@ -210,6 +210,7 @@ def test_up_json_is_the_deployed_stack_whole_and_its_tables_fit_80_columns(
         stop=lambda: None,
         faults=None,
         endpoint_url="http://127.0.0.1:4566",
+        oidc_issuer="http://127.0.0.1:4566/_local/oidc",
         outbox=SimpleNamespace(path=tmp_path / "outbox.jsonl"),
         runtime=SimpleNamespace(
             log_dir=tmp_path / "logs", stats=lambda: {function: (config, stats, tmp_path / f"{function}.log")}
