@@ -5,6 +5,7 @@ const TOKEN_KEY = "gallery.token";
 const POLL_MS = 1000;
 const POLL_DEADLINE_MS = 120_000;
 const REFRESH_MS = 3000;
+const DOCUMENTS_WAIT_MS = 20_000;
 const CARD_SIZES = "(max-width: 480px) 50vw, 220px";
 const LARGE_SIZES = "(max-width: 720px) 100vw, 680px";
 
@@ -285,8 +286,7 @@ async function submitUpload(event) {
     const outcome = await waitForOutcome(statusUrl);
     $("progress-box").hidden = true;
     if (outcome.state === "published") {
-      await showPublished(outcome, created);
-      state.selected = created.collection;
+      await showPublished(outcome, created, title);
     } else {
       showRefused(outcome);
     }
@@ -308,24 +308,32 @@ async function submitUpload(event) {
   }
 }
 
-async function showPublished(outcome, created) {
+/** The outcome at once; then, when the public documents show the new version (the status can say
+ * published a moment before they are written), its preview, and the listing with it. */
+async function showPublished(outcome, created, title) {
   const url = outcome.public_url || created.public_url;
-  let item = null;
-  try {
-    item = url ? await getJson(url, { fresh: true }) : null;
-  } catch {
-    // the document is there by now; a failed read only costs the preview
-  }
-  const text = `Published “${item?.title || created.id}”, version ${outcome.version ?? created.version}.`;
-  $("outcome").replaceChildren(
-    h(
-      "div",
-      { class: "published", "data-testid": "outcome-published" },
-      item ? picture(item.thumbnails, item.title, "120px", { loading: "eager" }) : null,
-      h("p", {}, text, " ", url ? h("a", { href: url, text: "JSON document" }) : null),
-    ),
+  const version = outcome.version ?? created.version;
+  const text = `Published “${title}”, version ${version}.`;
+  const box = h(
+    "div",
+    { class: "published", "data-testid": "outcome-published" },
+    h("p", {}, text, " ", url ? h("a", { href: url, text: "JSON document" }) : null),
   );
+  $("outcome").replaceChildren(box);
   say(text);
+  state.selected = created.collection;
+  const deadline = Date.now() + DOCUMENTS_WAIT_MS;
+  let item = null;
+  while (Date.now() < deadline) {
+    item ??= await getJson(url, { fresh: true }).then(
+      (doc) => (doc.version >= version ? doc : null),
+      () => null,
+    );
+    await refresh();
+    if (item && state.items.get(created.id)?.version >= version) break;
+    await pause(POLL_MS);
+  }
+  if (item) box.prepend(picture(item.thumbnails, item.title, "120px", { loading: "eager" }));
 }
 
 function showRefused(outcome) {
