@@ -141,12 +141,14 @@ def upload_status(item: str) -> Response[Any]:
     state = _owned(item)
     latest = table.version(item, state.latest) if state.latest else None
     refusal = newest_json(store, settings().quarantine_bucket, f"quarantine/{state.key}/", "error.json")
+    document = store.read_json(settings().public_bucket, item_key(item))[0] if latest else None
     status = api.upload_status(
         item,
         state.upload_requested_at,
         (latest.version, latest.recorded_at) if latest else None,
         refusal,
         _public_url(item),
+        public_version=int(document["version"]) if document else None,
     )
     return _json(HTTPStatus.OK, status.model_dump(mode="json", exclude_none=True))
 

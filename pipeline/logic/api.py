@@ -173,13 +173,18 @@ def upload_status(
     latest: tuple[int, str] | None,
     refusal: dict[str, Any] | None,
     public_url: str,
+    public_version: int | None = None,
 ) -> UploadStatus:
     """The state of the latest upload asked for at `requested_at`: published when a version was recorded
-    since, quarantined when a refusal was recorded since (the later of the two wins), else waiting.
+    since and its public document is out, quarantined when a refusal was recorded since (the later of the
+    two wins), else waiting.
 
     `latest` is (version, recorded_at) of the item's latest version; `refusal` is the quarantine record
-    (`reason`, `reason_text`, `time`) of its newest refused upload.
+    (`reason`, `reason_text`, `time`) of its newest refused upload; `public_version` is the version the
+    item's public document shows (None: no document yet).
     """
+    if latest is not None and (public_version is None or public_version < latest[0]):
+        latest = None  # recorded, but its documents are not written yet: a reader would not find it
     since = _instant(requested_at)
     published_at = _instant(latest[1]) if latest else None
     refused_at = _instant(str(refusal.get("time"))) if refusal else None

@@ -141,10 +141,21 @@ def test_an_uploads_status_is_the_latest_outcome_since_the_form_was_asked_for(
 ) -> None:
     # Given an upload form asked for at REQUESTED, and what the item's records say
     # When the status is read
-    status = api.upload_status("item1", REQUESTED, latest, refusal, "https://cdn/items/item1.json")
+    public = latest[0] if latest else None
+    status = api.upload_status("item1", REQUESTED, latest, refusal, "https://cdn/items/item1.json", public)
     # Then the newest outcome since then decides it
     assert status.state == state
     if state == "quarantined":
         assert refusal is not None and status.reason == refusal["reason"]
     if state == "published":
         assert latest is not None and status.version == latest[0] and status.public_url
+
+
+def test_a_recorded_version_is_waiting_until_its_public_document_shows_it() -> None:
+    # Given version 2 recorded after the form was asked for, while the public document still shows version 1
+    latest = (2, "2026-11-30T10:00:05.000Z")
+    # When the status is read before and after Publish wrote the document
+    before = api.upload_status("item1", REQUESTED, latest, None, "https://cdn/items/item1.json", 1)
+    after = api.upload_status("item1", REQUESTED, latest, None, "https://cdn/items/item1.json", 2)
+    # Then it is waiting, then published: a reader following public_url finds the version
+    assert (before.state, after.state, after.version) == ("waiting", "published", 2)
