@@ -84,23 +84,25 @@ class LocalEndpoints:
         Lists and dicts are rewritten item by item; anything else is returned unchanged.
         """
         if isinstance(value, str):
-            pattern = self._url_pattern()
+            pattern, local = self._url_pattern()
             if pattern is None:
                 return value
-            return pattern.sub(lambda m: self._served[m.group(1).lower()].local_url, value)
+            return pattern.sub(lambda m: local[m.group(1).lower()], value)
         if isinstance(value, list):
             return [self.rewrite(item) for item in value]
         if isinstance(value, dict):
             return {key: self.rewrite(item) for key, item in value.items()}
         return value
 
-    def _url_pattern(self) -> re.Pattern[str] | None:
+    def _url_pattern(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+        """The pattern of every served host's URL, and their local URLs, read together (a `close` in another
+        thread cannot take a host away between the match and its replacement)."""
         with self._lock:
             if self._pattern is None and self._served:
                 hosts = "|".join(re.escape(host) for host in sorted(self._served, key=len, reverse=True))
                 # The host must end there: `d1.cloudfront.net.evil` is not the distribution.
                 self._pattern = re.compile(rf"https?://({hosts})(?![\w.-])", re.IGNORECASE)
-            return self._pattern
+            return self._pattern, {host: served.local_url for host, served in self._served.items()}
 
 
 #: The running embedded AWS's endpoints (None when none runs): CloudFormation models register here.

@@ -584,12 +584,11 @@ def token(
     """Mint a development JWT from the embedded AWS's local issuer, for the upload API (never on AWS).
 
     Use it as `Authorization: Bearer <token>`; the gallery's sign-in does the same for you."""
-    from embedded_aws.errors import EmbeddedAwsError as _Refused
     from embedded_aws.oidc import mint_token
 
     try:
         minted = mint_token(endpoint_url, user, audience=audience, expires_in=expires)
-    except (_Refused, OSError) as exc:
+    except (ValueError, KeyError, OSError) as exc:  # refused, not an issuer there, or nothing listening
         errors.print(
             f"[red]No token[/]: {exc}. Is `pipeline up` (or `pipeline demo --serve`) running at "
             f"{endpoint_url}?"

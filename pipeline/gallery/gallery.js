@@ -274,7 +274,7 @@ async function submitUpload(event) {
     setProgress("Preparing the upload", null);
     const created = state.newVersionOf
       ? await api("PUT", `${config.apiUrl}items/${encodeURIComponent(state.newVersionOf)}`, details)
-      : await api("POST", `${config.apiUrl}items`, { ...details, collection, filename: chosenFile.name });
+      : await api("POST", `${config.apiUrl}items`, { ...details, collection });
     setProgress(`Uploading ${chosenFile.name}`, 0);
     say(`Uploading ${chosenFile.name}…`);
     await postFile(created.upload, chosenFile, (f) => setProgress(`Uploading ${chosenFile.name}`, f));

@@ -102,15 +102,16 @@ def create_item() -> Response[Any]:
     body = api.parse_body(event.body, bool(event.is_base64_encoded), api.CreateItem)
     key = api.upload_key(body.collection, body.title, secrets.token_hex(4))
     item = item_id(settings().ingest_bucket, key)
-    table.register(item, body.collection, owner, key, _now())
     state = ItemState(item_id=item, collection=body.collection, owner=owner, key=key)
     fields, conditions = api.upload_form(
         key,
         settings().max_upload_bytes,
         {"title": body.title, "author": body.author, "category": body.category},
     )
+    answer = _form_answer(state, key, 1, fields, conditions)  # signed first: a failure leaves no item behind
+    table.register(item, body.collection, owner, key, _now())
     logger.info("item created", extra={"item_id": item, "owner": owner, "collection": body.collection})
-    return _json(HTTPStatus.CREATED, _form_answer(state, key, 1, fields, conditions))
+    return _json(HTTPStatus.CREATED, answer)
 
 
 @app.put("/items/<item>")

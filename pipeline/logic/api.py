@@ -26,7 +26,7 @@ UPLOAD_FORM_SECONDS = 300
 #: A collection is a short slug: it is part of object keys and document names.
 COLLECTION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 #: STS role session names: the owner a JWT subject becomes (`pipeline.logic.owners`).
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 #: User metadata the API sets on the uploaded object, read back by Validate (`pipeline.logic.uploads`).
 METADATA_FIELDS = ("title", "author", "category")
 
@@ -50,7 +50,6 @@ class CreateItem(_Body):
 
     title: str = Field(min_length=1, max_length=MAX_METADATA_CHARS)
     collection: str = Field(pattern=COLLECTION_PATTERN)
-    filename: str | None = Field(default=None, max_length=255)
 
 
 class UpdateItem(_Body):

@@ -20,7 +20,7 @@ import re
 from pipeline.models import Model
 
 #: `AWS:AROA…:<session>`: a role session, as S3 events name one.
-_ROLE_SESSION = re.compile(r"^AWS:(?P<role>AROA[A-Z0-9]+):(?P<session>[\w+=,.@-]{2,64})$")
+_ROLE_SESSION = re.compile(r"^AWS:(?P<role>AROA[A-Z0-9]+):(?P<session>[\w+=,.@-]{2,64})$", re.ASCII)
 #: A claim is reported as ignored, never stored whole.
 MAX_CLAIM_CHARS = 64
 
