@@ -762,9 +762,9 @@ def demo(
         change_problems = _demo_changes(stack, changed)
         console.print(_functions_table(aws, compact=True))
         console.print(
-            f"Public documents: aws --endpoint-url {aws.endpoint_url} s3 ls "
-            f"s3://{deployed.outputs['PublicBucketName']}/ --recursive   (PublicBaseUrl on AWS: "
-            f"{deployed.outputs['PublicBaseUrl']})"
+            f"Public documents: {deployed.outputs['PublicBaseUrl']}/index.json (the distribution, served "
+            f"locally), or aws --endpoint-url {aws.endpoint_url} s3 ls "
+            f"s3://{deployed.outputs['PublicBucketName']}/ --recursive"
         )
         notice_problems = _demo_outbox(aws, stack, outcomes + second, timeout)
         console.print(f"Whole demo: {time.perf_counter() - started:.1f} s.")
