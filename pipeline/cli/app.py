@@ -268,6 +268,11 @@ def up(
             f"cloudformation describe-stacks --stack-name {stack_name}\n"
             f"Logs: {aws.runtime.log_dir}  Outbox: {aws.outbox.path}  Stop: Ctrl-C"
         )
+        if "ApiUrl" in stack.outputs and "PublicBaseUrl" in stack.outputs:
+            screen.print(
+                f"Gallery: {stack.outputs['PublicBaseUrl']}/  API: {stack.outputs['ApiUrl']}  "
+                "Token: pipeline token NAME"
+            )
         sys.stdout.flush()
         stopping.wait()
         screen.print("Stopping …")
