@@ -4,7 +4,8 @@ moto stored whatever a multipart/form-data POST to a bucket carried: no policy, 
 IAM check, and answered 201 with an empty body. Here, before moto stores it, the upload must pass what S3
 checks, in this order (S3's codes and sentences):
 
-1. the form has `key` and one `file` (400 InvalidArgument);
+1. the form is multipart/form-data (400 MalformedPOSTRequest), names each field once whatever its case, has
+   `key` and exactly one file upload, named `file` (400 InvalidArgument); fields after the file are ignored;
 2. a SigV4 policy: `x-amz-credential`'s access key is known (403 InvalidAccessKeyId), `x-amz-signature` is
    the HMAC of the base64 policy with that key's secret (403 SignatureDoesNotMatch), a session token
    matches the key's session (403 InvalidToken);
@@ -15,7 +16,10 @@ checks, in this order (S3's codes and sentences):
 4. IAM: the signer may `s3:PutObject` on the object (identity policy and bucket policy, `iam`); without a
    policy the uploader is anonymous and only a bucket policy can admit it.
 
-The upload is then stored by moto *as the signer*: its S3 event's `userIdentity.principalId` names them.
+The upload is then stored through moto's backend, exactly as checked (key, file, metadata, Content-Type,
+canned ACL; moto's own form handling read other fields and file parts than these checks did), and its S3
+event's `userIdentity.principalId` names the signer. Every multipart/form-data POST to a bucket without a
+subresource is such an upload, whatever the case of its media type or the headers it carries.
 The answer is S3's: 204 (default), 200, or 201 with the XML `PostResponse`; `success_action_redirect`
 answers 303 to it; CORS headers as the bucket's rules give them (`s3_cors`).
 
@@ -29,7 +33,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +41,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
-from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from embedded_aws import iam, s3_cors
 from embedded_aws.actions import Check
@@ -76,32 +80,120 @@ class _Form:
     has_file: bool
 
 
+#: Query parameters naming a bucket or object subresource a multipart/form-data POST may address instead of
+#: POST Object (DeleteObjects, CreateMultipartUpload, ..., RestoreObject, SelectObjectContent).
+_SUBRESOURCES = frozenset(
+    {
+        "delete",
+        "uploads",
+        "uploadid",
+        "restore",
+        "select",
+        "select-type",
+        "renameobject",
+        "metadatatable",
+        "metadatainventorytable",
+        "metadatajournaltable",
+    }
+)
+_CANNED_ACLS = frozenset(
+    {
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+        "aws-exec-read",
+        "log-delivery-write",
+    }
+)
+ONE_FILE = "POST requires exactly one file upload per request."
+MALFORMED = "The body of your POST request is not well-formed multipart/form-data."
+
+
 def is_post_upload(environ: Mapping[str, Any]) -> bool:
-    """Whether a request is a browser-form POST to a bucket (not a signed API call such as DeleteObjects)."""
-    return (
-        environ.get("REQUEST_METHOD") == "POST"
-        and str(environ.get("CONTENT_TYPE", "")).startswith("multipart/form-data")
-        and not environ.get("HTTP_AUTHORIZATION")
-        and s3_cors.request_bucket(environ) is not None
-    )
+    """Whether a request is a POST Object upload: a multipart/form-data POST (media type compared
+    case-insensitively) to an existing bucket with no subresource, whatever other headers it carries (an
+    `Authorization` header does not make it an API call S3 answers otherwise)."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return False
+    media_type, _ = parse_options_header(str(environ.get("CONTENT_TYPE") or ""))
+    if media_type.lower() != "multipart/form-data":
+        return False
+    query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+    if any(name.lower() in _SUBRESOURCES for name in query):
+        return False
+    return s3_cors.request_bucket(environ) is not None
 
 
-def _read_form(environ: dict[str, Any]) -> tuple[_Form, bytes]:
+@dataclass
+class _Part:
+    name: str
+    filename: str | None  # None: a plain field, not a file upload
+    data: bytearray
+
+
+def _parts(environ: Mapping[str, Any], raw: bytes) -> list[_Part]:
+    """The form's parts in the order sent; 400 MalformedPOSTRequest when the body is not multipart."""
+    _, options = parse_options_header(str(environ.get("CONTENT_TYPE") or ""))
+    boundary = options.get("boundary")
+    if not boundary:
+        raise PostRefusedError(400, "MalformedPOSTRequest", MALFORMED)
+    decoder = MultipartDecoder(boundary.encode("latin-1"))
+    parts: list[_Part] = []
+    try:
+        decoder.receive_data(raw)
+        decoder.receive_data(None)
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, (NeedData, Epilogue)):
+                break
+            if isinstance(event, File):
+                parts.append(_Part(event.name, event.filename or "", bytearray()))
+            elif isinstance(event, Field):
+                parts.append(_Part(event.name, None, bytearray()))
+            elif isinstance(event, Data) and parts:
+                parts[-1].data += event.data
+    except ValueError as exc:
+        raise PostRefusedError(400, "MalformedPOSTRequest", MALFORMED) from exc
+    if not isinstance(event, Epilogue):
+        raise PostRefusedError(400, "MalformedPOSTRequest", MALFORMED)
+    return parts
+
+
+def _read_form(environ: dict[str, Any]) -> _Form:
+    """The form as S3 reads it: field names case-insensitive and each at most once (400 InvalidArgument
+    otherwise), exactly one file upload, named `file`, and the fields after it ignored."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read()
-    probe = dict(environ)
-    probe["wsgi.input"] = io.BytesIO(raw)
-    _, form, files = parse_form_data(probe)
     fields: dict[str, str] = {}
     names: dict[str, str] = {}
-    for name, value in form.items(multi=False):
-        fields[name.lower()] = value
-        names[name.lower()] = name
-    upload = files.get("file")
-    has_file = upload is not None or "file" in fields
-    data = upload.read() if upload is not None else fields.pop("file", "").encode()
-    names.pop("file", None)
-    return _Form(fields, names, data, (upload.filename or "") if upload is not None else "", has_file), raw
+    file: _Part | None = None
+    for part in _parts(environ, raw):
+        name = part.name.lower()
+        if file is not None:
+            if part.filename is not None or name == "file":
+                raise PostRefusedError(400, "InvalidArgument", ONE_FILE)
+            continue  # S3 ignores the fields after the file
+        if name == "file":
+            file = part
+        elif part.filename is not None:
+            raise PostRefusedError(400, "InvalidArgument", ONE_FILE)
+        elif name in fields:
+            raise PostRefusedError(
+                400,
+                "InvalidArgument",
+                f"POST form fields must be unique: '{part.name}' repeats '{names[name]}' (field names are "
+                "case-insensitive).",
+                ArgumentName=part.name,
+            )
+        else:
+            fields[name] = part.data.decode("utf-8", "replace")
+            names[name] = part.name
+    if file is None:
+        return _Form(fields, names, b"", "", has_file=False)
+    return _Form(fields, names, bytes(file.data), file.filename or "", has_file=True)
 
 
 def _secret_for(access_key: str) -> tuple[str, str | None] | None:
@@ -293,11 +385,13 @@ def error_body(refused: PostRefusedError) -> bytes:
 
 
 def handle(environ: dict[str, Any], start_response: StartResponse, app: WsgiApp) -> Iterable[bytes]:
-    """Answer a POST upload: refused as S3 refuses it, or stored by `app` (moto) as the signer."""
+    """Answer a POST upload: refused as S3 refuses it, or stored as the signer, under the key checked and
+    with the file checked (moto's own form handling is not used: it read another key or file part)."""
+    del app  # the upload is stored through moto's backend, not its form handling
     bucket = s3_cors.request_bucket(environ) or ""
     cors = s3_cors.actual_headers(bucket, environ)
-    form, raw = _read_form(environ)
     try:
+        form = _read_form(environ)
         if "key" not in form.fields:
             raise PostRefusedError(
                 400,
@@ -306,9 +400,9 @@ def handle(environ: dict[str, Any], start_response: StartResponse, app: WsgiApp)
                 "order of the fields.",
             )
         if not form.has_file:
-            raise PostRefusedError(
-                400, "InvalidArgument", "POST requires exactly one file upload per request."
-            )
+            raise PostRefusedError(400, "InvalidArgument", ONE_FILE)
+        if form.fields.get("acl", "private") not in _CANNED_ACLS:
+            raise PostRefusedError(400, "InvalidArgument", "", ArgumentName="x-amz-acl")
         principal = authenticate(form, bucket)
         key = object_key(form)
         authorize(principal, bucket, key, form, str(environ.get("REMOTE_ADDR", "127.0.0.1")))
@@ -318,26 +412,37 @@ def handle(environ: dict[str, Any], start_response: StartResponse, app: WsgiApp)
         headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body))), *cors]
         start_response(f"{refused.status} {_phrase(refused.status)}", headers)
         return [body]
-    iam.set_requester(principal)  # the S3 event names the signer (anonymous: AWS:LOCAL)
-    environ["wsgi.input"] = io.BytesIO(raw)
-    captured: list[Any] = []
+    stored = store(form, bucket, key, principal)
+    return _success(environ, start_response, form, bucket, key, stored, cors)
 
-    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
-        captured[:] = [status, headers]
-        return lambda _data: None
 
+def store(form: _Form, bucket: str, key: str, principal: Principal | None) -> Any:
+    """Store the checked file under the checked key, with the form's metadata, Content-Type and canned
+    ACL, then send its ObjectCreated:Post event naming the signer (anonymous: AWS:LOCAL)."""
+    from moto.s3 import notifications
+    from moto.s3.models import get_canned_acl, s3_backends
+    from moto.s3.utils import metadata_from_headers
+
+    from embedded_aws.patches import _s3_object_lock
+
+    backend = s3_backends[iam.ACCOUNT]["aws"]
+    headers = {form.names[name]: value for name, value in form.fields.items()}
+    with _s3_object_lock:
+        stored = backend.put_object(bucket, key, form.data, request_method="POST", disable_notification=True)
+        if form.fields.get("acl"):
+            stored.set_acl(get_canned_acl(form.fields["acl"]))
+        stored.set_metadata(metadata_from_headers(headers))
+    iam.set_requester(principal)  # the S3 event names the signer
     try:
-        result = app(environ, capture)
-        stored = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
+        notifications.send_event(
+            iam.ACCOUNT,
+            notifications.S3NotificationEvent.OBJECT_CREATED_POST_EVENT,
+            backend.get_bucket(bucket),
+            stored,
+        )
     finally:
         iam.set_requester(None)
-    status = int(str(captured[0]).split(" ", 1)[0])
-    if status >= 300 and status != 303:
-        start_response(str(captured[0]), list(captured[1]))
-        return [stored]
-    return _success(environ, start_response, form, bucket, key, cors)
+    return stored
 
 
 def _phrase(status: int) -> str:
@@ -352,11 +457,9 @@ def _success(
     form: _Form,
     bucket: str,
     key: str,
+    stored: Any,
     cors: list[tuple[str, str]],
 ) -> list[bytes]:
-    from moto.s3.models import s3_backends
-
-    stored = s3_backends[iam.ACCOUNT]["aws"].get_object(bucket, key)
     etag = str(stored.etag) if stored is not None else ""
     host = str(environ.get("HTTP_HOST") or "127.0.0.1")
     location = f"http://{host}/{quote(bucket)}/{quote(key)}"

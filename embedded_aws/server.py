@@ -381,8 +381,10 @@ class AwsErrorMiddleware:
             return self._exception(request, exc, start_response)
         if refused is not None:
             return refused
-        if not request.signing_name and request.method in ("POST", "OPTIONS"):
-            try:  # S3's browser requests: CORS preflights and form (presigned POST) uploads
+        if request.signing_name in ("", "s3") and request.method in ("POST", "OPTIONS"):
+            # S3's browser requests: CORS preflights and form (presigned POST) uploads, the latter whatever
+            # headers they carry (an Authorization header does not skip the form's policy)
+            try:
                 answered = s3_post.browser_request(environ, start_response, self.app)
             except Exception as exc:  # noqa: BLE001 - a fault is an AWS-shaped InternalError
                 return self._exception(request, exc, start_response)

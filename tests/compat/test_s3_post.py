@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from urllib3 import encode_multipart_formdata
 
 from embedded_aws import endpoints
@@ -87,13 +88,15 @@ def uploads(aws: EmbeddedAws) -> Iterator[Uploads]:
     aws.delete(stack.name)
 
 
-def _presigned(client: Any, bucket: str, expires_in: int = 300, **fields: str) -> dict[str, Any]:
+def _presigned(
+    client: Any, bucket: str, expires_in: int = 300, key: str = KEY, **fields: str
+) -> dict[str, Any]:
     conditions: list[Any] = [["content-length-range", 1, 1024], {"x-amz-meta-title": "Birds at dawn"}]
     conditions += [{"Content-Type": "image/jpeg"}, {"success_action_status": "201"}]
     conditions += [{name: value} for name, value in fields.items()]
     post: dict[str, Any] = client.generate_presigned_post(
         Bucket=bucket,
-        Key=KEY,
+        Key=key,
         Fields={
             "x-amz-meta-title": "Birds at dawn",
             "Content-Type": "image/jpeg",
@@ -248,3 +251,83 @@ def test_a_cors_rule_naming_a_distribution_s_aws_origin_admits_its_local_origin(
 
     # Then the rule admits it, as it admits the distribution's origin on AWS
     assert (reply.status, reply.headers.get("access-control-allow-origin")) == (200, local_origin)
+
+
+def _post_parts(post: dict[str, Any], parts: list[tuple[str, Any]], **headers: str) -> Reply:
+    """POST a form made of exactly these parts, in this order (a tuple value is a file part)."""
+    body, content_type = encode_multipart_formdata(parts)
+    return _send(post["url"], "POST", {"Content-Type": content_type, "Origin": WEB_APP, **headers}, body)
+
+
+def _stored(aws: EmbeddedAws, bucket: str, key: str) -> bool:
+    try:
+        aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        assert error.response["Error"]["Code"] in ("404", "NoSuchKey"), error.response
+        return False
+    return True
+
+
+def test_a_form_repeating_the_key_field_in_another_case_is_refused_and_nothing_is_stored(
+    aws: EmbeddedAws, uploads: Uploads
+) -> None:
+    # Given a presigned POST for uploads/repeat.jpg
+    signed_key = "uploads/repeat.jpg"
+    post = _presigned(uploads.uploader, uploads.bucket, key=signed_key)
+    fields = [(k, v) for k, v in post["fields"].items() if k != "key"]
+
+    # When the form sends key=evil/x first, then Key=<the signed key>
+    reply = _post_parts(
+        post,
+        [("key", "evil/x.jpg"), *fields, ("Key", signed_key), ("file", ("x.jpg", b"data", "image/jpeg"))],
+    )
+
+    # Then S3 refuses the form (a field name repeats, whatever its case), and stores nothing under either key
+    assert (reply.status, _error_code(reply)) == (400, "InvalidArgument"), reply.body
+    assert not _stored(aws, uploads.bucket, "evil/x.jpg")
+    assert not _stored(aws, uploads.bucket, signed_key)
+
+
+def test_a_second_file_part_is_refused_and_nothing_is_stored(aws: EmbeddedAws, uploads: Uploads) -> None:
+    # Given a presigned POST allowing 1 byte to 1 KB
+    signed_key = "uploads/two-files.jpg"
+    post = _presigned(uploads.uploader, uploads.bucket, key=signed_key)
+    fields = list(post["fields"].items())
+    small = ("file", ("small.jpg", b"x", "image/jpeg"))
+    big = ("other", ("big.jpg", b"y" * 4096, "image/jpeg"))
+
+    # When a form carries a 1-byte `file` and a 4 KB second file part, after it or before it
+    after = _post_parts(post, [*fields, small, big])
+    before = _post_parts(post, [*fields, big, small])
+
+    # Then S3 refuses both (one file per POST), and nothing is stored
+    for reply in (after, before):
+        assert (reply.status, _error_code(reply)) == (400, "InvalidArgument"), reply.body
+        assert _message(reply) == "POST requires exactly one file upload per request."
+    assert not _stored(aws, uploads.bucket, signed_key)
+
+
+def test_a_mixed_case_content_type_or_an_authorization_header_does_not_skip_enforcement(
+    aws: EmbeddedAws, uploads: Uploads
+) -> None:
+    # Given a presigned POST whose signature is forged
+    signed_key = "uploads/unenforced.jpg"
+    post = _presigned(uploads.uploader, uploads.bucket, key=signed_key)
+    signature = post["fields"]["x-amz-signature"]
+    post["fields"]["x-amz-signature"] = ("0" if signature[0] != "0" else "1") + signature[1:]
+    parts = [*post["fields"].items(), ("file", ("x.jpg", b"data", "image/jpeg"))]
+    body, content_type = encode_multipart_formdata(parts)
+
+    # When it is sent as `Multipart/Form-Data`, or with an `Authorization: junk` header
+    mixed_case = _send(
+        post["url"],
+        "POST",
+        {"Content-Type": content_type.replace("multipart/form-data", "Multipart/Form-Data")},
+        body,
+    )
+    with_header = _send(post["url"], "POST", {"Content-Type": content_type, "Authorization": "junk"}, body)
+
+    # Then both are refused as any POST upload with a bad signature is, and nothing is stored
+    for reply in (mixed_case, with_header):
+        assert (reply.status, _error_code(reply)) == (403, "SignatureDoesNotMatch"), reply.body
+    assert not _stored(aws, uploads.bucket, signed_key)
