@@ -707,10 +707,17 @@ def verify_jwt(
 
 
 def _token_scopes(claims: dict[str, Any]) -> list[str] | None:
-    value = claims.get("scope", claims.get("scp"))
+    """The token's scopes: `scope` (space-separated text) or `scp` (text or a list of text); None without
+    either. Any other shape is a malformed claim, which API Gateway answers as unauthorized."""
+    name = "scope" if claims.get("scope") is not None else "scp"
+    value = claims.get(name)
     if value is None:
         return None
-    return value.split() if isinstance(value, str) else [str(v) for v in value]
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise _UnauthorizedError(f"the token's {name} claim is neither text nor a list of text")
 
 
 def _claim_text(value: Any) -> str:

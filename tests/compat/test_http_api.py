@@ -377,6 +377,25 @@ def test_a_token_without_the_route_s_scope_answers_403_and_one_with_it_gets_thro
     assert allowed.json()["authorizer"]["jwt"]["claims"]["sub"] == "dan"
 
 
+@pytest.mark.parametrize("claim", ["scope", "scp"])
+def test_a_signed_token_whose_scopes_claim_is_not_text_or_a_list_answers_401(
+    aws: EmbeddedAws, jwt_api: str, claim: str
+) -> None:
+    # Given a token the trusted issuer signed whose `scope` / `scp` claim is a number
+    token = mint_token(aws.endpoint_url, "grace", claims={claim: 7})
+
+    # When it calls the route without scopes and the route wanting the scope `admin`
+    answers = [
+        call(f"{jwt_api}/me", headers={"Authorization": f"Bearer {token}"}),
+        call(f"{jwt_api}/admin", "POST", b"{}", {"Authorization": f"Bearer {token}"}),
+    ]
+
+    # Then API Gateway refuses the malformed claim as unauthorized (not a 500), saying which claim
+    for answer in answers:
+        assert (answer.status, answer.json()) == (401, {"message": "Unauthorized"})
+        assert claim in answer.headers["www-authenticate"]
+
+
 def test_a_route_with_authorizer_none_takes_calls_without_a_token(jwt_api: str) -> None:
     # Given `GET /public` with `Auth: {Authorizer: NONE}` under a default JWT authorizer
     # When it is called without a token
