@@ -22,7 +22,7 @@ import pytest
 from embedded_aws import apigateway, cfn_models
 from embedded_aws.errors import UnsupportedResourceError
 from embedded_aws.oidc import mint_token
-from embedded_aws.stack import DeployedStack, EmbeddedAws
+from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from embedded_aws.template import plan_deploy
 from tests.compat.conftest import COMPAT, DEPLOY_SECONDS
 
@@ -245,13 +245,21 @@ def test_a_path_no_route_matches_answers_404_not_found(lambda_api: str) -> None:
 
 
 def test_a_function_slower_than_the_integration_timeout_answers_503(lambda_api: str) -> None:
-    # Given a route with TimeoutInMillis 1000 to a function that takes 2.5 s
-    # When it is called
-    answer = call(f"{lambda_api}/slow")
+    # Given a route with TimeoutInMillis 1000 to a function that takes 2.5 s (`?fast=1`: at once), warmed
+    # first: a fast call through the same integration answers 200 within the timeout (retried until the
+    # function is warm and a worker free, so a cold start or a wait for a slot cannot be the 503 below)
+    warm = poll_until(lambda: call(f"{lambda_api}/slow?fast=1").status == 200, timeout_s=120, interval_s=0.2)
+    assert warm, "the function never answered a fast call within the 1 s integration timeout"
 
-    # Then API Gateway gives up at the integration timeout
-    assert answer.status == 503
+    # When the slow call is made
+    started = time.monotonic()
+    answer = call(f"{lambda_api}/slow")
+    elapsed = time.monotonic() - started
+
+    # Then API Gateway gives up at the integration timeout, not before it and without waiting for the function
+    assert answer.status == 503, answer.body
     assert answer.json() == {"message": "Service Unavailable"}
+    assert 1.0 <= elapsed < 2.5, elapsed
 
 
 def test_the_api_is_listed_by_the_apigatewayv2_api(aws: EmbeddedAws, lambda_api: str) -> None:
