@@ -9,15 +9,19 @@ refused 403 when the behavior does not allow its method, and goes to the behavio
   ARN; with an origin access identity as that identity; with neither anonymously (public buckets only, after
   Block Public Access). The bucket policy decides (`iam`/`policy`), and a refusal is S3's own 403
   AccessDenied; a missing key is 404 NoSuchKey only when the reader may s3:ListBucket, else 403, as S3 does;
-- an origin whose domain is **another endpoint served here** (an HTTP API) is proxied to it;
+- an origin whose domain is **another endpoint served here** (an HTTP API) is proxied to it with only the
+  viewer headers the behavior forwards: its cache policy's cache-key headers (or legacy
+  `ForwardedValues.Headers`, `*` = all) and its origin request policy's, managed (by id) or an
+  `AWS::CloudFront::CachePolicy` / `OriginRequestPolicy` of the stack; plus what CloudFront always sends
+  (the origin's Host, CloudFront's User-Agent, X-Forwarded-For, Via, the origin's custom headers);
 - any other origin answers 502, naming it.
 
 Then `CustomErrorResponses` replace error answers (SPAs: 403/404 → /index.html 200), and the behavior's
 response headers policy (the managed SecurityHeadersPolicy and SimpleCORS, or an
 `AWS::CloudFront::ResponseHeadersPolicy` of the stack) adds its headers. Nothing is cached: every answer
 is `X-Cache: Miss from cloudfront`. What only a CDN does (aliases, certificates, logging, price classes,
-HTTP versions, viewer protocol policies, cache policies) is accepted and has no local effect; edge code
-(Lambda@Edge, CloudFront Functions) is refused at deploy (`check_template`).
+HTTP versions, viewer protocol policies, caching by cache policies) is accepted and has no local effect;
+edge code (Lambda@Edge, CloudFront Functions) is refused at deploy (`check_template`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from moto.core.common_models import CloudFormationModel
@@ -108,6 +112,9 @@ def _cloudfront_id() -> str:
 _lock = threading.Lock()
 _identities: dict[str, OriginAccessIdentity] = {}
 _header_policies: dict[str, dict[str, Any]] = {}
+#: The stack's origin request policies and cache policies: id → their viewer-header `HeadersConfig`.
+_origin_request_policies: dict[str, dict[str, Any]] = {}
+_cache_policies: dict[str, dict[str, Any]] = {}
 
 
 class OriginAccessControl(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
@@ -226,6 +233,75 @@ class ResponseHeadersPolicy(_LocalModel, CloudFormationModel):  # type: ignore[m
             _header_policies.pop(self.physical_id, None)
 
 
+class _HeadersPolicy(_LocalModel):
+    """An origin request policy or cache policy of the stack: kept for the viewer headers it forwards."""
+
+    CONFIG: ClassVar[str] = ""
+    registry: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Id", "LastModifiedTime")
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "LastModifiedTime":
+            return datetime.datetime.now(datetime.UTC).isoformat()
+        return self.physical_id
+
+    @classmethod
+    def headers_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(config.get("HeadersConfig") or {})
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> _HeadersPolicy:
+        config = dict(cloudformation_json.get("Properties", {}).get(cls.CONFIG, {}))
+        physical_id = str(uuid.uuid4())
+        with _lock:
+            cls.registry[physical_id] = cls.headers_config(config)
+        return cls(physical_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        with _lock:
+            self.registry.pop(self.physical_id, None)
+
+
+class OriginRequestPolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::CloudFront::OriginRequestPolicy`: which viewer headers reach the origin (`HeadersConfig`)."""
+
+    CONFIG = "OriginRequestPolicyConfig"
+    registry = _origin_request_policies
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::OriginRequestPolicy"
+
+
+class CachePolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::CloudFront::CachePolicy`: nothing is cached; the headers of its cache key reach the origin."""
+
+    CONFIG = "CachePolicyConfig"
+    registry = _cache_policies
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::CachePolicy"
+
+    @classmethod
+    def headers_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        parameters = config.get("ParametersInCacheKeyAndForwardedToOrigin") or {}
+        return dict(parameters.get("HeadersConfig") or {})
+
+
 class Distribution(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::CloudFront::Distribution`: `<id>.cloudfront.net`, served on a local port while it exists."""
 
@@ -339,6 +415,126 @@ def check_template(template: Mapping[str, Any], conditions: Mapping[str, bool] |
         raise UnsupportedResourceError("; ".join(problems) + ".")
 
 
+# --- which viewer headers reach a custom origin -----------------------------------------------------------
+@dataclass(frozen=True)
+class Forwarded:
+    """Which viewer headers reach the origin (lower-case names): every one but `names`, or only `names`."""
+
+    every: bool = False
+    names: frozenset[str] = frozenset()
+
+    def allows(self, name: str) -> bool:
+        return (name not in self.names) if self.every else (name in self.names)
+
+    def __or__(self, other: Forwarded) -> Forwarded:
+        if self.every and other.every:
+            return Forwarded(True, self.names & other.names)
+        if self.every or other.every:
+            kept, excluded = (other, self) if self.every else (self, other)
+            return Forwarded(True, excluded.names - kept.names)
+        return Forwarded(False, self.names | other.names)
+
+
+NO_HEADERS = Forwarded()
+ALL_HEADERS = Forwarded(every=True)
+#: The AWS managed origin request policies, by id: the viewer headers each forwards.
+MANAGED_ORIGIN_REQUEST_POLICIES: dict[str, Forwarded] = {
+    "216adef6-5c7f-47e4-b989-5492eafa07d3": ALL_HEADERS,  # AllViewer
+    # AllViewerAndCloudFrontHeaders-2022-06 (CloudFront's own CloudFront-* headers are not made locally)
+    "33f36d7e-f396-46d9-90e0-52428a34d9dc": ALL_HEADERS,
+    "b689b0a8-53d0-40ab-baf2-68738e2966ac": Forwarded(True, frozenset({"host"})),  # AllViewerExceptHostHeader
+    "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf": Forwarded(  # CORS-S3Origin
+        False, frozenset({"origin", "access-control-request-headers", "access-control-request-method"})
+    ),
+    "59781a5b-3903-41f3-afcb-af62929ccde1": Forwarded(False, frozenset({"origin"})),  # CORS-CustomOrigin
+    "acba4595-bd28-49b8-b9fe-13317c0390fa": Forwarded(False, frozenset({"user-agent", "referer"})),
+}
+#: The AWS managed cache policies, by id: the viewer headers of their cache key (forwarded to the origin).
+MANAGED_CACHE_POLICIES: dict[str, Forwarded] = {
+    "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": NO_HEADERS,  # CachingDisabled
+    "658327ea-f89d-4fab-a63d-7e88639e58f6": NO_HEADERS,  # CachingOptimized
+    "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": NO_HEADERS,  # CachingOptimizedForUncompressedObjects
+}
+_warned: set[str] = set()
+
+
+def _header_items(value: Any) -> list[Any]:
+    """A CloudFormation list (`[a, b]`) or a CloudFront API one (`{"Quantity": 2, "Items": [a, b]}`)."""
+    if isinstance(value, Mapping):
+        return list(value.get("Items") or [])
+    return list(value) if isinstance(value, list) else []
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning(message, *args)
+
+
+def _from_headers_config(config: Mapping[str, Any], what: str) -> Forwarded:
+    behavior = str(config.get("HeaderBehavior") or "none")
+    names = frozenset(str(name).lower() for name in _header_items(config.get("Headers")))
+    if behavior == "none":
+        return NO_HEADERS
+    if behavior == "whitelist":
+        return Forwarded(False, names)
+    if behavior in ("allViewer", "allViewerAndWhitelistCloudFront"):
+        return ALL_HEADERS
+    if behavior == "allExcept":
+        return Forwarded(True, names)
+    _warn_once(
+        what, "CloudFront: the %s has HeaderBehavior %r; no viewer header is forwarded for it", what, behavior
+    )
+    return NO_HEADERS
+
+
+def _policy_headers(
+    policy_id: str, managed: Mapping[str, Forwarded], stack: Mapping[str, dict[str, Any]], what: str
+) -> Forwarded:
+    if policy_id in managed:
+        return managed[policy_id]
+    with _lock:
+        config = stack.get(policy_id)
+    if config is None:
+        _warn_once(
+            policy_id,
+            "CloudFront: the %s %s is neither a managed policy the embedded AWS knows nor one of a stack; no "
+            "viewer header is forwarded for it",
+            what,
+            policy_id,
+        )
+        return NO_HEADERS
+    return _from_headers_config(config, f"{what} {policy_id}")
+
+
+def forwarded_headers(behavior: Mapping[str, Any]) -> Forwarded:
+    """The viewer headers a cache behavior forwards to a custom origin, as CloudFront decides: those of its
+    cache policy's cache key, or (legacy) `ForwardedValues.Headers` (`*`: all), and those of its origin
+    request policy; managed policies by id, or the stack's own; none otherwise."""
+    cache_policy = behavior.get("CachePolicyId")
+    if cache_policy:
+        forwarded = _policy_headers(
+            str(cache_policy), MANAGED_CACHE_POLICIES, _cache_policies, "cache policy"
+        )
+    else:
+        names = [
+            str(name).lower()
+            for name in _header_items((behavior.get("ForwardedValues") or {}).get("Headers"))
+        ]
+        forwarded = ALL_HEADERS if "*" in names else Forwarded(False, frozenset(names))
+    request_policy = behavior.get("OriginRequestPolicyId")
+    if request_policy:
+        forwarded |= _policy_headers(
+            str(request_policy),
+            MANAGED_ORIGIN_REQUEST_POLICIES,
+            _origin_request_policies,
+            "origin request policy",
+        )
+    return forwarded
+
+
 # --- serving ---------------------------------------------------------------------------------------------
 @dataclass
 class _Answer:
@@ -408,6 +604,7 @@ class _Origin:
     bucket: str | None  # an S3 origin's bucket
     oac: bool
     oai: str | None  # the identity's id
+    custom_headers: tuple[tuple[str, str], ...] = ()  # OriginCustomHeaders, added to every origin request
 
 
 def _origins(config: Mapping[str, Any]) -> dict[str, _Origin]:
@@ -424,6 +621,11 @@ def _origins(config: Mapping[str, Any]) -> dict[str, _Origin]:
             bucket=bucket,
             oac=bool(origin.get("OriginAccessControlId")),
             oai=oai_text.rsplit("/", 1)[-1] or None,
+            custom_headers=tuple(
+                (str(h.get("HeaderName")), str(h.get("HeaderValue", "")))
+                for h in _header_items(origin.get("OriginCustomHeaders"))
+                if isinstance(h, Mapping) and h.get("HeaderName")
+            ),
         )
     return found
 
@@ -496,7 +698,7 @@ class DistributionApp:
                 f"The origin {origin.domain} ({origin.origin_id}) is not an S3 bucket or an endpoint the "
                 "embedded AWS serves (an HTTP API of a stack), so it cannot be reached locally.",
             )
-        return _proxy(local, origin.path + path, method, environ)
+        return _proxy(local, origin.path + path, method, environ, forwarded_headers(behavior), origin)
 
     # --- S3 origins ----------------------------------------------------------------------------------
     def reader(
@@ -798,18 +1000,37 @@ def _conditional(answer: _Answer, environ: Mapping[str, Any], modified: datetime
     return answer
 
 
-def _proxy(local_url: str, path: str, method: str, environ: Mapping[str, Any]) -> _Answer:
-    """The request passed on to an endpoint served here (an HTTP API), as CloudFront forwards it."""
+def _proxy(
+    local_url: str,
+    path: str,
+    method: str,
+    environ: Mapping[str, Any],
+    forwarded: Forwarded,
+    origin: _Origin,
+) -> _Answer:
+    """The request passed on to an endpoint served here (an HTTP API), as CloudFront forwards it: only the
+    viewer headers the behavior's policies forward (`forwarded_headers`); the Host of the origin; the
+    body's Content-Type; CloudFront's User-Agent unless the viewer's is forwarded; X-Forwarded-For and Via;
+    and the origin's custom headers."""
     parsed = urllib.parse.urlsplit(local_url)
     query = str(environ.get("QUERY_STRING") or "")
     target = urllib.parse.quote(path) + (f"?{query}" if query else "")
-    headers = {
-        key[5:].replace("_", "-").title(): str(value)
-        for key, value in environ.items()
-        if key.startswith("HTTP_") and key[5:].replace("_", "-").lower() not in _HOP_HEADERS
-    }
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if not key.startswith("HTTP_"):
+            continue
+        name = key[5:].replace("_", "-").lower()
+        if name not in _HOP_HEADERS and forwarded.allows(name):
+            headers[name.title()] = str(value)
     if environ.get("CONTENT_TYPE"):
         headers["Content-Type"] = str(environ["CONTENT_TYPE"])
+    headers.setdefault("User-Agent", "Amazon CloudFront")
+    viewer_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
+    sent_for = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    headers["X-Forwarded-For"] = f"{sent_for}, {viewer_ip}" if sent_for else viewer_ip
+    headers["Via"] = f"1.1 {uuid.uuid4().hex}.cloudfront.net (CloudFront)"
+    for name, value in origin.custom_headers:
+        headers[name] = value
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else None
     connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=60)

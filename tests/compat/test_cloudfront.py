@@ -4,6 +4,7 @@ behaviors, custom error responses and response headers policies (issue 13)."""
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -194,3 +195,54 @@ def test_edge_functions_are_refused_at_deploy_naming_the_association(
     # When it is deployed, Then the deploy is refused before anything is created, naming what to change
     with pytest.raises(UnsupportedResourceError, match="CloudFront Functions \\(FunctionAssociations"):
         aws.deploy(template, "compat-cloudfront-functions")
+
+
+# --- an HTTP API origin: which viewer headers reach it ----------------------------------------------------
+API_ORIGIN_TEMPLATE = COMPAT / "cloudfront_api_origin" / "template.yaml"
+VIEWER_HEADERS = {
+    "Authorization": "Bearer viewer-token",
+    "X-Wanted": "wanted",
+    "X-Custom": "custom",
+    "X-Cache-Key": "key",
+    "User-Agent": "viewer-browser/1.0",
+}
+
+
+@pytest.fixture(scope="module")
+def api_site(aws: EmbeddedAws) -> Iterator[str]:
+    """A distribution in front of an HTTP API that answers with the headers it got; its local URL."""
+    stack = aws.deploy(API_ORIGIN_TEMPLATE, "compat-cloudfront-api")
+    yield stack.outputs["DistributionUrl"]
+    aws.delete(stack.name)
+
+
+def _origin_saw(url: str) -> dict[str, str]:
+    reply = _get(url, **VIEWER_HEADERS)
+    assert reply.status == 200, reply.body
+    seen: dict[str, str] = json.loads(reply.body)["headers"]
+    return {k.lower(): v for k, v in seen.items()}
+
+
+def test_an_api_origin_gets_only_the_viewer_headers_its_behavior_forwards(api_site: str) -> None:
+    # Given behaviors with the managed CachingDisabled policy only, AllViewerExceptHostHeader, legacy
+    # ForwardedValues naming X-Wanted, and the stack's own cache and origin request policies
+    # When the same viewer request (Authorization, X-Wanted, X-Custom, X-Cache-Key) goes through each
+    default = _origin_saw(f"{api_site}/items/1")
+    all_viewer = _origin_saw(f"{api_site}/all/1")
+    legacy = _origin_saw(f"{api_site}/legacy/1")
+    custom = _origin_saw(f"{api_site}/custom/1")
+    viewer = {name.lower() for name in VIEWER_HEADERS} - {"user-agent"}
+
+    # Then CachingDisabled forwards none of them (CloudFront's own User-Agent instead of the viewer's)
+    assert viewer.isdisjoint(default), default
+    assert default["user-agent"] == "Amazon CloudFront"
+    # And AllViewerExceptHostHeader forwards them all, the viewer's Authorization and User-Agent included
+    assert {k: all_viewer.get(k) for k in viewer} == {
+        k.lower(): v for k, v in VIEWER_HEADERS.items() if k.lower() in viewer
+    }
+    assert all_viewer["user-agent"] == "viewer-browser/1.0"
+    # And ForwardedValues forwards X-Wanted only; the stack's policies their X-Custom and X-Cache-Key only
+    assert viewer & set(legacy) == {"x-wanted"}
+    assert viewer & set(custom) == {"x-custom", "x-cache-key"}
+    # And the origin's custom header is added to every origin request
+    assert {d["x-origin-secret"] for d in (default, all_viewer, legacy, custom)} == {"from-cloudfront"}
