@@ -46,6 +46,7 @@ from embedded_aws import endpoints, iam, policy
 from embedded_aws.actions import Check
 from embedded_aws.cfn_models import _LocalModel
 from embedded_aws.errors import UnsupportedResourceError
+from embedded_aws.formats import s3_error_xml
 from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
@@ -566,11 +567,8 @@ def path_pattern_matches(pattern: str, path: str) -> bool:
 
 def _s3_error(status: int, code: str, message: str, resource: str = "") -> _Answer:
     request_id = uuid.uuid4().hex[:16].upper()
-    extra = f"<Key>{escape(resource)}</Key>" if code == "NoSuchKey" and resource else ""
-    body = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-        f"<Message>{escape(message)}</Message>{extra}<RequestId>{request_id}</RequestId><HostId>embedded-aws</HostId></Error>"
-    ).encode()
+    extra = {"Key": resource} if code == "NoSuchKey" and resource else {}
+    body = s3_error_xml(code, message, request_id, **extra)
     return _Answer(
         status,
         [("Content-Type", "application/xml"), ("Server", "AmazonS3"), ("x-amz-request-id", request_id)],

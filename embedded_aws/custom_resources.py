@@ -47,7 +47,7 @@ from moto.cloudformation.parsing import ResourceMap
 from moto.core.common_models import CloudFormationModel
 
 from embedded_aws import endpoints
-from embedded_aws.formats import function_name
+from embedded_aws.formats import function_name, s3_error_xml
 from embedded_aws.lambda_async import AsyncSettings
 
 log = logging.getLogger(__name__)
@@ -196,10 +196,7 @@ def respond(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iter
 
 
 def _s3_error(start_response: Callable[..., Any], status: str, code: str, message: str) -> list[bytes]:
-    body = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-        f"<RequestId>{uuid.uuid4().hex[:16]}</RequestId></Error>"
-    ).encode()
+    body = s3_error_xml(code, message)
     start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
     return [body]
 

@@ -22,9 +22,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
-from xml.sax.saxutils import escape
 
 from embedded_aws import endpoints, iam
+from embedded_aws.formats import s3_error_xml
 
 NOT_ALLOWED = (
     "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
@@ -95,11 +95,7 @@ def _rule_headers(rule: Any, origin: str, *, preflight: bool, requested: list[st
 
 
 def _forbidden(message: str, method: str = "OPTIONS") -> tuple[int, list[tuple[str, str]], bytes]:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessForbidden</Code>'
-        f"<Message>{escape(message)}</Message><Method>{escape(method)}</Method>"
-        "<ResourceType>BUCKET</ResourceType><RequestId>LOCAL</RequestId><HostId>embedded-aws</HostId></Error>"
-    ).encode()
+    body = s3_error_xml("AccessForbidden", message, Method=method, ResourceType="BUCKET")
     return 403, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
 
 
@@ -111,10 +107,7 @@ def preflight(bucket_name: str, environ: Mapping[str, Any]) -> tuple[int, list[t
         message = "Insufficient information. Origin request header needed."
         if origin:
             message = "Invalid Access-Control-Request-Method: null"
-        body = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadRequest</Code><Message>{message}'
-            "</Message><RequestId>LOCAL</RequestId><HostId>embedded-aws</HostId></Error>"
-        ).encode()
+        body = s3_error_xml("BadRequest", message)
         return 400, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
     rules = bucket_rules(bucket_name)
     if not rules:

@@ -46,6 +46,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from embedded_aws import iam, s3_cors
 from embedded_aws.actions import Check
+from embedded_aws.formats import s3_error_xml
 from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
@@ -376,12 +377,7 @@ def authorize(principal: Principal | None, bucket: str, key: str, form: _Form, s
 
 
 def error_body(refused: PostRefusedError) -> bytes:
-    extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in refused.extra.items())
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{refused.code}</Code>'
-        f"<Message>{escape(refused.message)}</Message>{extra}<RequestId>LOCAL</RequestId>"
-        "<HostId>embedded-aws</HostId></Error>"
-    ).encode()
+    return s3_error_xml(refused.code, refused.message, **refused.extra)
 
 
 def handle(environ: dict[str, Any], start_response: StartResponse, app: WsgiApp) -> Iterable[bytes]:

@@ -40,6 +40,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.exceptions import NotFound
 
 from embedded_aws import actions, custom_resources, faults, iam, oidc, s3_cors, s3_post
+from embedded_aws.formats import s3_error_xml
 from embedded_aws.policy import Principal
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ SIGNING_TO_MODEL = {
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/[^/]+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 #: moto's words for an action it has no method for (moto/core/responses.py `call_action`).
 _MOTO_UNIMPLEMENTED = re.compile(r"^The \w+ action has not been implemented$")
-_S3_HOST_ID = "embedded-aws"
 #: S3 subresources moto's S3 does not handle: it falls through to another operation (a PUT re-creates the
 #: bucket, a GET lists objects) and answers 200, so these are refused before moto sees them.
 S3_UNIMPLEMENTED_SUBRESOURCES = frozenset(
@@ -317,11 +317,7 @@ def error_response(
         )
         headers.append(("Content-Type", "text/xml"))
     elif protocol == "rest-xml":
-        body = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
-            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId>"
-            f"<HostId>{_S3_HOST_ID}</HostId></Error>"
-        )
+        body = s3_error_xml(code, message, request_id).decode()
         headers += [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
     elif protocol == "rest-json":
         body = json.dumps({"Type": "User" if sender else "Service", "message": message})
