@@ -5,10 +5,7 @@ behaviors, custom error responses and response headers policies (issue 13)."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,26 +14,13 @@ from embedded_aws import endpoints
 from embedded_aws.errors import UnsupportedResourceError
 from embedded_aws.stack import DeployedStack, EmbeddedAws
 from tests.compat.conftest import COMPAT
+from tests.http import Answer, call
 
 TEMPLATE = COMPAT / "cloudfront_s3_oac" / "template.yaml"
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-
-def _get(url: str, method: str = "GET", **headers: str) -> Reply:
-    request = urllib.request.Request(url, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return Reply(
-                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-            )
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+def _get(url: str, method: str = "GET", **headers: str) -> Answer:
+    return call(url, method, headers=headers)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,9 @@ import contextlib
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,38 +22,9 @@ from embedded_aws.oidc import mint_token
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from embedded_aws.template import plan_deploy
 from tests.compat.conftest import COMPAT, DEPLOY_SECONDS
+from tests.http import call
 
 ALLOWED_ORIGIN = "https://d111111abcdef8.cloudfront.net"
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(
-    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Answer:
-    """One HTTP request; any status is an answer."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, _headers(response.headers), response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, _headers(error.headers), error.read())
-
-
-def _headers(message: Any) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in message.items():
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return headers
 
 
 @contextlib.contextmanager

@@ -4,8 +4,6 @@ conditions, its signature, the signer's s3:PutObject, and the bucket's CORS rule
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,31 +17,18 @@ from urllib3 import encode_multipart_formdata
 from embedded_aws import endpoints
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from tests.compat.conftest import COMPAT
+from tests.http import Answer, call
 
 TEMPLATE = COMPAT / "s3_browser_uploads" / "template.yaml"
 WEB_APP = "https://gallery.example.com"
 KEY = "uploads/photo.jpg"
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
+def _send(url: str, method: str, headers: dict[str, str], body: bytes | None = None) -> Answer:
+    return call(url, method, body, headers)
 
 
-def _send(url: str, method: str, headers: dict[str, str], body: bytes | None = None) -> Reply:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return Reply(
-                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-            )
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
-
-
-def _upload(post: dict[str, Any], data: bytes, origin: str = WEB_APP, **changed: str) -> Reply:
+def _upload(post: dict[str, Any], data: bytes, origin: str = WEB_APP, **changed: str) -> Answer:
     """POST the form as a browser does: every field of the presigned POST (some changed), then the file."""
     fields: list[tuple[str, Any]] = [(k, v) for k, v in {**post["fields"], **changed}.items()]
     fields.append(("file", ("photo.jpg", data, "image/jpeg")))
@@ -109,12 +94,12 @@ def _presigned(
     return post
 
 
-def _error_code(reply: Reply) -> str:
+def _error_code(reply: Answer) -> str:
     text = reply.body.decode()
     return text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else text
 
 
-def _message(reply: Reply) -> str:
+def _message(reply: Answer) -> str:
     return reply.body.decode().split("<Message>", 1)[1].split("</Message>", 1)[0]
 
 
@@ -253,7 +238,7 @@ def test_a_cors_rule_naming_a_distribution_s_aws_origin_admits_its_local_origin(
     assert (reply.status, reply.headers.get("access-control-allow-origin")) == (200, local_origin)
 
 
-def _post_parts(post: dict[str, Any], parts: list[tuple[str, Any]], **headers: str) -> Reply:
+def _post_parts(post: dict[str, Any], parts: list[tuple[str, Any]], **headers: str) -> Answer:
     """POST a form made of exactly these parts, in this order (a tuple value is a file part)."""
     body, content_type = encode_multipart_formdata(parts)
     return _send(post["url"], "POST", {"Content-Type": content_type, "Origin": WEB_APP, **headers}, body)

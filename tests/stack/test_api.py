@@ -5,41 +5,20 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import urllib3
 from PIL import Image
 
 from embedded_aws.oidc import mint_token
 from embedded_aws.stack import DeployedStack, EmbeddedAws, poll_until
 from tests.conftest import ROOT
+from tests.http import Answer, call, post_form
 
 pytestmark = pytest.mark.stack
 
 MAX_BYTES = 200_000
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def _call(
@@ -50,27 +29,18 @@ def _call(
     body: bytes | str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    if body is not None:
-        request.data = body.encode() if isinstance(body, str) else body
-        request.add_header("Content-Type", request.headers.get("Content-type", "application/json"))
-    try:
-        with _opener.open(request, timeout=30) as response:
-            return Answer(
-                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-            )
-    except urllib.error.HTTPError as refused:
-        return Answer(refused.code, {k.lower(): v for k, v in refused.headers.items()}, refused.read())
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    kind = {"Content-Type": "application/json"} if body is not None else {}
+    return call(url, method, body, {**kind, **auth, **(headers or {})})
 
 
 def _upload(form: dict[str, Any], data: bytes, filename: str = "photo.jpg") -> Answer:
     """POST a file with a presigned form, as a browser does: the form's fields first, the file last."""
-    fields: list[tuple[str, Any]] = list(form["fields"].items())
-    fields.append(("file", (filename, data, "application/octet-stream")))
-    body, content_type = urllib3.encode_multipart_formdata(fields)
-    return _call("POST", form["url"], body=body, headers={"Content-Type": content_type})
+    fields: list[tuple[str, Any]] = [
+        *form["fields"].items(),
+        ("file", (filename, data, "application/octet-stream")),
+    ]
+    return post_form(form["url"], fields)
 
 
 def _jpeg(width: int = 320, height: int = 200, seed: int = 0) -> bytes:
