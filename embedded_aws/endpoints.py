@@ -20,6 +20,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger(__name__)
 
+#: Seconds between the endpoint servers' checks for a shutdown.
+_POLL_S = 0.05
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -48,7 +51,13 @@ class LocalEndpoints:
                 raise ValueError(f"{aws_host} is already served at {self._served[aws_host].local_url}")
             server = make_server(self.host, 0, app, threaded=True)
             local_url = f"http://{self.host}:{server.server_port}"
-            thread = threading.Thread(target=server.serve_forever, name=f"endpoint-{aws_host}", daemon=True)
+            # A short poll: closing an endpoint (each stack delete) waits one poll for the loop to end.
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": _POLL_S},
+                name=f"endpoint-{aws_host}",
+                daemon=True,
+            )
             thread.start()
             self._served[aws_host] = _Served(aws_host, local_url, server, thread)
             self._pattern = None
