@@ -280,6 +280,21 @@ def eps_file() -> bytes:
     )
 
 
+def heic(picture: Image.Image, *, orientation: int = 1, gps: bool = False, quality: int = 85) -> bytes:
+    """`picture` as a HEIC with camera EXIF; pillow-heif writes a non-1 orientation as `irot`/`imir` too."""
+    import pillow_heif  # only where a HEIC sample is made (its encoder, x265, is not needed to read them)
+
+    buffer = BytesIO()
+    exif = camera_exif(orientation=orientation, gps=gps).tobytes()
+    pillow_heif.from_pillow(picture).save(buffer, quality=quality, exif=exif)
+    return buffer.getvalue()
+
+
+def heic_photo(width: int = 1200, height: int = 900, *, orientation: int = 6, seed: int = 5) -> bytes:
+    """A phone's HEIC photo: photo-like pixels stored sideways, turned upright by its orientation."""
+    return heic(photo(width, height, seed=seed), orientation=orientation, gps=True)
+
+
 def heic_file() -> bytes:
     """The start of a HEIC photo (an ISO-BMFF `ftyp` box with HEIF brands), as iPhones write by default."""
     ftyp = b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heicmiaf"
@@ -338,6 +353,7 @@ SAMPLES: list[Sample] = [
     Sample("landscape.webp", webp_image, "published"),
     Sample("animation.gif", gif_image, "published"),
     Sample("logo.jpg", png_with_alpha, "published"),  # a PNG named .jpg: content decides
+    Sample("iphone.heic", heic_photo, "published"),
     Sample("notes.jpg", text_named_jpg, "unsupported_type"),
     Sample("diagram.svg", svg_file, "unsupported_type"),
     Sample("report.pdf", pdf_file, "unsupported_type"),

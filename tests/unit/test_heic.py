@@ -22,14 +22,6 @@ MAX_PIXELS = 40_000_000
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
-def heic(picture: Image.Image, *, orientation: int = 1, gps: bool = False, quality: int = 85) -> bytes:
-    """`picture` as a HEIC with camera EXIF; pillow-heif writes a non-1 orientation as `irot`/`imir` too."""
-    buffer = BytesIO()
-    exif = samples.camera_exif(orientation=orientation, gps=gps).tobytes()
-    pillow_heif.from_pillow(picture).save(buffer, quality=quality, exif=exif)
-    return buffer.getvalue()
-
-
 def marked(width: int = 400, height: int = 300, *, seed: int = 21) -> Image.Image:
     """A photo-like picture with a red square in its stored top-left corner."""
     picture = samples.photo(width, height, seed=seed)
@@ -69,7 +61,7 @@ def transformations(data: bytes) -> tuple[tuple[str, int], ...]:
 @pytest.fixture(scope="module")
 def rotated() -> bytes:
     """400x300 as stored, EXIF orientation 6 and `irot` 270 (shown 300x400), as an iPhone writes it."""
-    return heic(marked(), orientation=6, gps=True)
+    return samples.heic(marked(), orientation=6, gps=True)
 
 
 # --- sniffing --------------------------------------------------------------------------------------------
@@ -126,7 +118,7 @@ def test_pillow_heif_is_imported_only_when_a_heif_file_is_seen() -> None:
         "images.inspect(samples.photo_jpeg(64, 48), max_pixels=10**6)\n"
         "images.make_thumbnails(samples.png_with_alpha(64, 48), [32], 'webp')\n"
         "print('pillow_heif' in sys.modules)\n"
-        f"images.inspect({heic(Image.new('RGB', (64, 48)))!r}, max_pixels=10**6)\n"
+        f"images.inspect({samples.heic(Image.new('RGB', (64, 48)))!r}, max_pixels=10**6)\n"
         "print('pillow_heif' in sys.modules)\n"
     )
 
@@ -144,7 +136,7 @@ def test_heif_is_unsupported_when_pillow_heif_is_missing(monkeypatch: pytest.Mon
     monkeypatch.setattr(images, "_heif_readable", lambda: False)
 
     # When a HEIC is inspected
-    error = refusal(heic(Image.new("RGB", (64, 48))))
+    error = refusal(samples.heic(Image.new("RGB", (64, 48))))
 
     # Then it is unsupported_type, saying why
     assert error.reason == "unsupported_type"
@@ -325,7 +317,7 @@ def shown_as(picture: Image.Image, orientation: int) -> Image.Image:
 def test_each_orientation_is_shown_as_exif_says(orientation: int) -> None:
     # Given a HEIC written with EXIF orientation n (pillow-heif stores it as `irot`/`imir` as well)
     picture = marked(160, 120, seed=orientation)
-    data = heic(picture, orientation=orientation, quality=90)
+    data = samples.heic(picture, orientation=orientation, quality=90)
 
     # When a thumbnail as wide as the displayed picture is made
     expected = shown_as(picture, orientation)
@@ -346,7 +338,7 @@ def test_each_orientation_is_shown_as_exif_says(orientation: int) -> None:
 def test_exif_orientation_without_irot_is_not_applied() -> None:
     # Given a HEIC whose `irot` box says 0° while its EXIF still says 6 (HEIF's EXIF orientation is only
     # informational: readers go by `irot`/`imir`, as libheif does)
-    data = heic(marked(), orientation=6)
+    data = samples.heic(marked(), orientation=6)
     at = data.index(b"\x00\x00\x00\x09irot")
     data = data[: at + 8] + b"\x00" + data[at + 9 :]
     assert transformations(data) == (("irot", 0),)
