@@ -195,47 +195,9 @@ class OriginAccessIdentity(_LocalModel, CloudFormationModel):  # type: ignore[mi
             _identities.pop(self.physical_id, None)
 
 
-class ResponseHeadersPolicy(_LocalModel, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
-    """`AWS::CloudFront::ResponseHeadersPolicy`: CORS, security and custom headers added to responses."""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::ResponseHeadersPolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Id", "LastModifiedTime")
-
-    def __init__(self, physical_id: str) -> None:
-        self.physical_id = physical_id
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "LastModifiedTime":
-            return datetime.datetime.now(datetime.UTC).isoformat()
-        return self.physical_id
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> ResponseHeadersPolicy:
-        config = dict(cloudformation_json.get("Properties", {}).get("ResponseHeadersPolicyConfig", {}))
-        physical_id = str(uuid.uuid4())
-        with _lock:
-            _header_policies[physical_id] = config
-        return cls(physical_id)
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        with _lock:
-            _header_policies.pop(self.physical_id, None)
-
-
-class _HeadersPolicy(_LocalModel):
-    """An origin request policy or cache policy of the stack: kept for the viewer headers it forwards."""
+class _StackPolicy(_LocalModel):
+    """A policy the stack defines (response headers, origin request, cache): what the distribution uses of its
+    config is kept in `registry` by its id, as long as it exists."""
 
     CONFIG: ClassVar[str] = ""
     registry: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -253,7 +215,8 @@ class _HeadersPolicy(_LocalModel):
         return self.physical_id
 
     @classmethod
-    def headers_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+    def kept(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """What is kept of the policy's config (an origin request policy: the viewer headers it forwards)."""
         return dict(config.get("HeadersConfig") or {})
 
     @classmethod
@@ -264,11 +227,11 @@ class _HeadersPolicy(_LocalModel):
         account_id: str,
         region_name: str,
         **kwargs: Any,
-    ) -> _HeadersPolicy:
+    ) -> _StackPolicy:
         config = dict(cloudformation_json.get("Properties", {}).get(cls.CONFIG, {}))
         physical_id = str(uuid.uuid4())
         with _lock:
-            cls.registry[physical_id] = cls.headers_config(config)
+            cls.registry[physical_id] = cls.kept(config)
         return cls(physical_id)
 
     def delete(self, account_id: str, region_name: str) -> None:
@@ -276,7 +239,22 @@ class _HeadersPolicy(_LocalModel):
             self.registry.pop(self.physical_id, None)
 
 
-class OriginRequestPolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+class ResponseHeadersPolicy(_StackPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+    """`AWS::CloudFront::ResponseHeadersPolicy`: CORS, security and custom headers added to responses."""
+
+    CONFIG = "ResponseHeadersPolicyConfig"
+    registry = _header_policies
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::ResponseHeadersPolicy"
+
+    @classmethod
+    def kept(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(config)
+
+
+class OriginRequestPolicy(_StackPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::CloudFront::OriginRequestPolicy`: which viewer headers reach the origin (`HeadersConfig`)."""
 
     CONFIG = "OriginRequestPolicyConfig"
@@ -287,7 +265,7 @@ class OriginRequestPolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[
         return "AWS::CloudFront::OriginRequestPolicy"
 
 
-class CachePolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
+class CachePolicy(_StackPolicy, CloudFormationModel):  # type: ignore[misc]  # moto is untyped here
     """`AWS::CloudFront::CachePolicy`: nothing is cached; the headers of its cache key reach the origin."""
 
     CONFIG = "CachePolicyConfig"
@@ -298,7 +276,7 @@ class CachePolicy(_HeadersPolicy, CloudFormationModel):  # type: ignore[misc]  #
         return "AWS::CloudFront::CachePolicy"
 
     @classmethod
-    def headers_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+    def kept(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         parameters = config.get("ParametersInCacheKeyAndForwardedToOrigin") or {}
         return dict(parameters.get("HeadersConfig") or {})
 
