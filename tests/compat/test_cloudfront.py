@@ -44,6 +44,7 @@ def site(aws: EmbeddedAws) -> Iterator[DeployedStack]:
         Metadata={"collection": "birds"},
     )
     s3.put_object(Bucket=bucket, Key="static/assets/app.js", Body=b"export {}", ContentType="text/javascript")
+    s3.put_object(Bucket=bucket, Key="reports/summary.json", Body=b"{}", Metadata={"owner": "ann"})
     yield stack
     aws.delete(stack.name)
 
@@ -120,6 +121,19 @@ def test_a_cache_behavior_reads_its_own_origin_path_with_its_own_headers_policy(
     # Then static/assets/app.js is served with the SimpleCORS policy's header, not the security headers
     assert (reply.status, reply.body) == (200, b"export {}")
     assert reply.headers["access-control-allow-origin"] == "*"
+    assert "strict-transport-security" not in reply.headers
+
+
+def test_a_behavior_with_the_stacks_own_headers_policy_adds_and_removes_its_headers(
+    site: DeployedStack,
+) -> None:
+    # Given /reports/* answered with the stack's ResponseHeadersPolicy (a custom header, a removed one)
+    # When a document there is fetched
+    reply = _get(site.outputs["WebsiteUrl"] + "/reports/summary.json")
+    # Then the policy's header is added, the removed one is gone, and no managed security header is there
+    assert reply.status == 200
+    assert reply.headers["x-data-version"] == "2"
+    assert "x-amz-meta-owner" not in reply.headers
     assert "strict-transport-security" not in reply.headers
 
 
