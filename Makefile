@@ -40,7 +40,8 @@ chaos: $(STAMP)
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-$(CHECKOV_STAMP): $(STAMP)
+# Order-only on the project's venv (for uv): a change to pyproject.toml must not make a second `uv venv` here.
+$(CHECKOV_STAMP): | $(STAMP)
 	@# checkov in its own environment: it pins boto3, networkx and packaging far below the tested set.
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
 	$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==3.3.30
@@ -149,7 +150,7 @@ build-DependenciesLayer:
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-$(SAM_STAMP): $(STAMP)
+$(SAM_STAMP): | $(STAMP)
 	@# SAM CLI in its own environment: it pins boto3 and friends differently from the tested set.
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(SAM_VENV)
 	$(BIN)/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==1.170.0
